@@ -1,0 +1,1 @@
+"""Attention kernels tbench registers with transformers' AttentionInterface (and the paired mask)."""

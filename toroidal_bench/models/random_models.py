@@ -1,0 +1,59 @@
+"""`random:` models: seeded random-init configs of the supported architectures, offline.
+
+Every config is small enough for CPU tests and uses the byte tokenizer, so nothing is downloaded.
+`random:NAME(seed=3)` picks the initialisation seed (default 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import SpecError, UnknownNameError
+from .byte_tokenizer import VOCAB_SIZE
+
+_COMMON = dict(vocab_size=VOCAB_SIZE, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+               max_position_embeddings=131072, tie_word_embeddings=False)
+
+CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "llama-tiny": ("llama", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2)),
+    "llama-small": ("llama", dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                                  num_attention_heads=8, num_key_value_heads=4)),
+    "qwen2-tiny": ("qwen2", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2)),
+    "mistral-tiny": ("mistral", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=2, sliding_window=None)),
+    "phi-tiny": ("phi", dict(hidden_size=80, intermediate_size=160, num_hidden_layers=2,
+                             num_attention_heads=4, partial_rotary_factor=0.4)),
+}
+
+
+def random_config(name: str, args: dict[str, Any]):
+    from transformers import AutoConfig
+
+    if name not in CONFIGS:
+        raise UnknownNameError("random model", name, CONFIGS)
+    model_type, overrides = CONFIGS[name]
+    unknown = set(args) - {"seed", "layers", "max_position_embeddings"}
+    if unknown:
+        raise SpecError(f"random model '{name}' has no argument(s) {', '.join(sorted(unknown))}",
+                        "valid arguments: seed, layers, max_position_embeddings")
+    kw = {**_COMMON, **overrides}
+    if "layers" in args:
+        kw["num_hidden_layers"] = int(args["layers"])
+    if "max_position_embeddings" in args:
+        kw["max_position_embeddings"] = int(args["max_position_embeddings"])
+    return AutoConfig.for_model(model_type, **kw)
+
+
+def build_random(name: str, args: dict[str, Any], dtype, attn_implementation: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = random_config(name, args)
+    seed = int(args.get("seed", 0))
+    devnull = torch.random.fork_rng(devices=[])  # leave the caller's RNG untouched
+    with devnull:
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attn_implementation)
+    return model

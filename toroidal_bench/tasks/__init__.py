@@ -1,0 +1,34 @@
+"""Task families (Python) and the task catalog (YAML files naming a family and its parameters)."""
+
+from __future__ import annotations
+
+from ..registry import Registry
+from .base import Generate, LogLikelihood, Request, Rolling, Sample, TaskFamily
+
+TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
+    "task family",
+    "tbench.tasks",
+    builtin_modules=("toroidal_bench.tasks.passkey",),
+)
+
+
+def task_family(name: str):
+    """Class decorator: register a TaskFamily subclass under `name`."""
+
+    def decorator(cls: type[TaskFamily]) -> type[TaskFamily]:
+        cls.name = name
+        return TASK_FAMILIES.register(name)(cls)
+
+    return decorator
+
+
+__all__ = [
+    "TASK_FAMILIES",
+    "Generate",
+    "LogLikelihood",
+    "Request",
+    "Rolling",
+    "Sample",
+    "TaskFamily",
+    "task_family",
+]
