@@ -67,7 +67,7 @@ def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = N
     out = Path(opts.out)
     _check_output(out, opts)
     done, failed_before = results.existing_cells(out) if opts.resume else (set(), set())
-    previous = results.run_metadata(out) if opts.resume and out.is_file() else {}
+    previous = results.previous_run(out) if opts.resume else {}
     todo = [c for c in cells if c.cell_id not in done]
     meta = _run_metadata(opts, previous)
     t0 = time.perf_counter()

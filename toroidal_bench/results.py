@@ -133,6 +133,14 @@ def run_metadata(path: Path) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+def previous_run(out: Path) -> dict[str, Any]:
+    """Metadata of the run being resumed: from the run file, else from any cell shard it left."""
+    if Path(out).is_file():
+        return run_metadata(out)
+    shards = sorted(shard_dir(out).glob("*.parquet"))
+    return run_metadata(shards[0]) if shards else {}
+
+
 def existing_cells(out: Path) -> tuple[set[str], set[str]]:
     """(complete cell ids, failed cell ids) in the run file and its shards."""
     tables = [read_table(out)] if Path(out).is_file() else []

@@ -35,7 +35,21 @@ class ResolvedSpec:
 def resolve(text: str | Spec) -> ResolvedSpec:
     """Parse and validate a spec (no model is loaded): typos fail here, instantly."""
     spec = parse_spec(text) if isinstance(text, str) else text
+    _check_model_ref(spec.model)
     return ResolvedSpec(spec, tuple(resolve_encoding(e) for e in spec.encodings))
+
+
+def _check_model_ref(ref) -> None:
+    """Errors that need no download: unknown embedded names, missing local directories."""
+    if ref.scheme == "random":
+        from .random_models import check_args
+
+        check_args(ref.name, dict(ref.args))
+    elif ref.scheme == "ref":
+        raise UnknownNameError("reference model", ref.name, [])
+    elif ref.scheme == "local" and not (Path(ref.name) / "config.json").is_file():
+        raise ModelLoadError(f"no model at '{ref.name}' (no config.json there)",
+                             "pass the directory written by save_pretrained()")
 
 
 def default_device() -> str:
