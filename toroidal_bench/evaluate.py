@@ -146,12 +146,11 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
         try:
             family = cell.task.build()
             family.params = cell.task_params
-            samples = list(family.samples(runner.tokenizer, cell.length, cell.seed, cell.limit))
             t = time.perf_counter()
-            outputs = runner.run([s.request for s in samples], progress=reporter.advance)
+            scored = _evaluate_family(family, runner, cell, reporter)
+            samples = [s for s, _, _ in scored]
             latency = (time.perf_counter() - t) / max(1, len(samples))
-            for s, o in zip(samples, outputs, strict=True):
-                scores = family.score(s, o)
+            for s, o, scores in scored:
                 bad = [k for k, v in scores.items() if v is None or math.isnan(v)]
                 err = f"metric {', '.join(bad)} is NaN" if bad else None
                 rows += [_row(cell, runner, s, m, v, o, latency, err) for m, v in scores.items()]
@@ -169,6 +168,16 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
     results.write_shard(out, cell.cell_id, rows, prompts, meta)
     reporter.cell_done(cell, error)
     return error
+
+
+def _evaluate_family(family, runner, cell: Cell, reporter: Reporter) -> list[tuple[Sample, Any, dict]]:
+    """(sample, output, scores) for a cell. Families wrapping another harness (e.g. lm-eval) define
+    `evaluate(runner, length, seed, limit)` and drive the runner themselves."""
+    if hasattr(family, "evaluate"):
+        return list(family.evaluate(runner, cell.length, cell.seed, cell.limit))
+    samples = list(family.samples(runner.tokenizer, cell.length, cell.seed, cell.limit))
+    outputs = runner.run([s.request for s in samples], progress=reporter.advance)
+    return [(s, o, family.score(s, o)) for s, o in zip(samples, outputs, strict=True)]
 
 
 def _metrics_of(cell: Cell) -> tuple[str, ...]:
