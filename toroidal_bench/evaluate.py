@@ -33,7 +33,7 @@ class RunOptions:
     overwrite: bool = False
     device: str | None = None
     dtype: str | None = None
-    attn: str = "sdpa"
+    attn: str | None = None
     trust_remote_code: bool = False
     max_batch_tokens: int | None = None
     suite: str | None = None
@@ -76,6 +76,8 @@ def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = N
     try:
         for spec_text, group in _by_model(todo).items():
             runner, load_error = _load(spec_text, group[0], opts)
+            if runner is not None:
+                meta["attention"][spec_text] = runner.attention
             for cell in group:
                 error = _run_cell(cell, runner, load_error, out, meta, reporter)
                 if error:
@@ -254,7 +256,8 @@ def _run_metadata(opts: RunOptions, previous: dict) -> dict[str, Any]:
         "python_version": platform.python_version(),
         "device": gpu or device,
         "dtype": opts.dtype or ("bf16" if device.startswith("cuda") else "fp32"),
-        "attention": opts.attn,
+        "attention_requested": opts.attn,
+        "attention": dict(previous.get("attention") or {}),  # backend used, per model spec
         "seed": opts.seed,
         "command": opts.command,
         "host": platform.node(),

@@ -13,7 +13,8 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue a run: skip cel
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")]
 Device = Annotated[str | None, typer.Option("--device", help="cuda, cuda:1, cpu (default: cuda if present).")]
 Dtype = Annotated[str | None, typer.Option("--dtype", help="bf16, fp16, fp32 (default: bf16 on GPU, fp32 on CPU).")]
-Attn = Annotated[str, typer.Option("--attn", help="Attention backend of the base model (sdpa, eager).")]
+Attn = Annotated[str | None, typer.Option(
+    "--attn", help="sdpa, flex, flash2 or eager (default: the fastest that supports the encodings here).")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code",
                                                help="Allow custom model code from the hub (off by default).")]
 HaystackDir = Annotated[Path | None, typer.Option("--haystack-dir", help="Directory of .txt files to use as haystack.")]

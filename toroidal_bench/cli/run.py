@@ -24,7 +24,7 @@ def run_task(
     length: Annotated[list[int], typer.Option("--length", "-L", help="Context length in tokens; repeatable.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results file (.parquet).")],
     limit: o.Limit = None, seed: o.Seed = 0, resume: o.Resume = False, overwrite: o.Overwrite = False,
-    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = "sdpa",
+    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
 ) -> None:
@@ -43,7 +43,7 @@ def run_suite(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Results file (default: results/SUITE-TIME.parquet).")]
     = None,
     limit: o.Limit = None, resume: o.Resume = False, overwrite: o.Overwrite = False,
-    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = "sdpa",
+    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Baseline results for relative gates.")] = None,

@@ -79,8 +79,15 @@ def parse_dtype(name: str | None, device: str):
 
 
 def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bool = False,
-               attn: str = "sdpa") -> tuple[Any, Any]:
-    """The patched model (eval mode, on `device`) and its tokenizer."""
+               attn: str | None = None) -> tuple[Any, Any]:
+    """The patched model (eval mode, on `device`) and its tokenizer. `attn` requests a backend
+    (sdpa, flex, flash2, eager); None picks the fastest that supports the encodings on the device.
+    The backend used is `model.tbench_attention`."""
+    from ..attention.backends import HF_NAMES, choose
+
+    choice = choose(attn, resolved.encodings, str(device))
+    owns_attention = any(e.attention for e in resolved.encodings)
+    attn = "sdpa" if owns_attention else HF_NAMES[choice.backend]
     ref = resolved.spec.model
     args = dict(ref.args)
     if ref.scheme == "random":
@@ -96,6 +103,7 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
     for enc in resolved.encodings:
         enc.check(model_type)
     model.to(device)
+    model.tbench_attention = choice.backend
     for enc in resolved.encodings:
         enc.apply(model)
     model.eval()
