@@ -40,7 +40,8 @@ def main() -> int:
         a, b = flex.model(ids).logits.float(), sdpa.model(ids).logits.float()
     check("alibi flex vs sdpa bias (bf16, L=2048)", (a - b).abs().max().item() < 0.1,
           f"max |Δlogit| = {(a - b).abs().max().item():.3g}")
-    reqs = [LogLikelihood(tuple(range(3, 1500)), (5, 6)), LogLikelihood(tuple(range(3, 300)), (7,))]
+    reqs = [LogLikelihood(tuple(3 + i % 250 for i in range(1500)), (5, 6)),
+            LogLikelihood(tuple(3 + i % 250 for i in range(300)), (7,))]
     fa, sa = flex.loglikelihood(reqs), sdpa.loglikelihood(reqs)
     diff = max(abs(x[0] - y[0]) for x, y in zip(fa, sa, strict=True))
     check("alibi flex vs sdpa with left padding", diff < 0.1, f"max |Δ logprob| = {diff:.3g}")
