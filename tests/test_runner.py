@@ -93,3 +93,21 @@ def test_run_keeps_request_order_across_kinds(runner):
     assert isinstance(out[0], str) and isinstance(out[3], str)
     assert isinstance(out[1], tuple)
     assert out[2].logprobs.shape == (4,)
+
+
+def test_out_of_memory_splits_the_batch_and_remembers(monkeypatch):
+    runner = tb.load("random:llama-tiny", max_batch_tokens=4096)
+    real = runner._score_batch
+    sizes = []
+
+    def flaky(ws, idx, results):
+        sizes.append(len(ws))
+        if len(ws) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(ws, idx, results)
+
+    monkeypatch.setattr(runner, "_score_batch", flaky)
+    reqs = [LogLikelihood(tuple(range(3, 40)), (5,)) for _ in range(8)]
+    out = runner.loglikelihood(reqs)
+    assert len(out) == 8 and all(isinstance(lp, float) for lp, _ in out)
+    assert sizes[0] == 8 and max(sizes[1:]) <= 4 and runner.max_batch_tokens < 4096
