@@ -62,16 +62,17 @@ class ToroidalAttention(nn.Module):
     def pos_encoding(self):
         return self.core.pos
 
-    def project(self, x: torch.Tensor, positions: torch.Tensor):
-        """x (B, N, d) → encoded q (B, H, N, d_k), k and v (B, H_kv, N, d_k)."""
+    def project(self, x: torch.Tensor, positions: torch.Tensor, core: ToroidalCore | None = None):
+        """x (B, N, d) → encoded q (B, H, N, d_k), k and v (B, H_kv, N, d_k) (platter layout of `core`)."""
+        core = core or self.core
         b, n, _ = x.shape
         q = self.q_proj(x).view(b, n, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, n, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, n, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        q, k = self.core.encode(q, k, positions)
-        return q, k, self.core.permute(v)
+        q, k = core.encode(q, k, positions)
+        return q, k, core.permute(v)
 
-    def geometry(self, x: torch.Tensor, mask: torch.Tensor | None) -> Geometry:
+    def geometry(self, x: torch.Tensor, mask: torch.Tensor | None, core: ToroidalCore | None = None) -> Geometry:
         """Masks as the seeds take them: (B, N) key padding, or (N, N) / (B, N, N) allowed pairs (True = attend)."""
         b, n, _ = x.shape
         key_valid = token_mask = None
@@ -85,7 +86,7 @@ class ToroidalAttention(nn.Module):
                 token_mask = mask
             else:
                 raise ValueError(f"mask of shape {tuple(mask.shape)} fits neither (B, N) nor (N, N) nor (B, N, N)")
-        return self.core.geometry(causal=self.causal, key_valid=key_valid, token_mask=token_mask)
+        return (core or self.core).geometry(causal=self.causal, key_valid=key_valid, token_mask=token_mask)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False,
                 positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
