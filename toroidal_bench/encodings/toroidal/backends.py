@@ -57,6 +57,9 @@ def resolve_backend(name: str, g: Geometry, q: torch.Tensor, *, return_weights: 
     if name == "flex" and d_s < FLEX_MIN_DIM:
         _fallback("flex", f"sub-token width {d_s} < {FLEX_MIN_DIM} (head dim / depth)")
         return "sdpa"
+    if name == "flex" and not q.is_cuda and q.requires_grad and torch.is_grad_enabled():
+        _fallback("flex", "FlexAttention has no backward on CPU")
+        return "sdpa"
     if name == "flash2":
         reason = _flash2_blocker(g, q, allow_flash2)
         if reason:
