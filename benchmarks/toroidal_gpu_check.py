@@ -116,10 +116,10 @@ def timing(shapes, dtype, reps):
             torch.cuda.synchronize()
         compile_s = time.perf_counter() - t0
         with torch.no_grad():
-            flex_ms = timed(lambda: attn(x), reps)
+            flex_ms = timed(lambda a=attn, x=x: a(x), reps)
             attn.core.backend, attn.core.attn_chunk_size = "sdpa", 2048
             try:
-                sdpa_ms = timed(lambda: attn(x), reps)
+                sdpa_ms = timed(lambda a=attn, x=x: a(x), reps)
             except torch.OutOfMemoryError:
                 sdpa_ms = float("nan")
                 torch.cuda.empty_cache()
@@ -128,7 +128,7 @@ def timing(shapes, dtype, reps):
         if DEVICE == "cuda":  # flex has no backward on CPU
             attn.train()
             xg = x.clone().requires_grad_(True)
-            bwd_ms = timed(lambda: attn(xg)[0].sum().backward(), max(1, reps // 2))
+            bwd_ms = timed(lambda a=attn, x=xg: a(x)[0].sum().backward(), max(1, reps // 2))
             attn.eval()
         print(f"| {b} | {n} | {depth} | {heads}/{kv} | {dk} | {compile_s:.1f} | {flex_ms:.2f} | {sdpa_ms:.2f} | "
               f"{flex_ms / sdpa_ms:.2f} | {bwd_ms:.2f} |")

@@ -155,7 +155,7 @@ def test_backends_agree_inside_the_model(backend):
 def test_multi_layer_freeze_and_gradient_flow():
     model = load("random:llama-tiny(layers=4)+toroidal(depth=2,lambda=0.2,layers=1..2,freeze=true)")
     layers = model.model.layers
-    assert [type(l.self_attn).__name__ for l in layers] == ["LlamaAttention", "ToroidalHFAttention",
+    assert [type(layer.self_attn).__name__ for layer in layers] == ["LlamaAttention", "ToroidalHFAttention",
                                                             "ToroidalHFAttention", "LlamaAttention"]
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith(("model.layers.1.", "model.layers.2.")) for n in trainable)

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .masks import Geometry, bias_block
 from .blockwise import blockwise_attention
+from .masks import Geometry, bias_block
 
 BACKENDS = ("auto", "sdpa", "flex", "manual", "ring", "flash2")
 #: FlexAttention's kernels need head (here: sub-token) dims of at least 16

@@ -32,10 +32,9 @@ def subtoken_distance(qi: torch.Tensor, ki: torch.Tensor, depth: int, period: in
     A flat index r maps to token r // depth and platter r % depth; queries sit `q_offset` tokens
     after the first key (the cached prefix when decoding).
     """
-    i, k = qi // depth + q_offset, qi % depth
-    j, l = ki // depth, ki % depth
+    i, j = qi // depth + q_offset, ki // depth  # tokens
     seq = circular_offset(i, j, period).to(torch.float32) / period
-    dep = (k - l).abs().to(torch.float32) / depth
+    dep = (qi % depth - ki % depth).abs().to(torch.float32) / depth  # platters k − l
     return seq + dep
 
 
