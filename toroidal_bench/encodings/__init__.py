@@ -12,6 +12,7 @@ ENCODINGS: Registry[type[Encoding]] = Registry(
         "toroidal_bench.encodings.rope",
         "toroidal_bench.encodings.alibi",
         "toroidal_bench.encodings.rope_scaling",
+        "toroidal_bench.encodings.toroidal",
     ),
 )
 
