@@ -11,6 +11,7 @@ ENCODINGS: Registry[type[Encoding]] = Registry(
     builtin_modules=(
         "toroidal_bench.encodings.rope",
         "toroidal_bench.encodings.alibi",
+        "toroidal_bench.encodings.pi_spiral.encodings",
     ),
 )
 
