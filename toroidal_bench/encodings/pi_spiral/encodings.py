@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...errors import SpecError
 from .. import register_encoding
 from ..base import Encoding
 
@@ -24,9 +25,9 @@ def _check_layers(layers: tuple[int, ...] | None) -> None:
     if layers is None:
         return
     if not layers:
-        raise ValueError("layers must name at least one layer")
+        raise SpecError("layers must name at least one layer")
     if any(i < 0 for i in layers):
-        raise ValueError(f"layers must be ≥ 0, got {layers}")
+        raise SpecError(f"layers must be ≥ 0, got {layers}")
 
 
 @register_encoding("pi-spiral")
@@ -50,11 +51,11 @@ class PiSpiral(Encoding):
 
     def validate(self) -> None:
         if self.seed and self.const != "prng":
-            raise ValueError("seed only applies to const=prng")
+            raise SpecError("seed only applies to const=prng")
         if self.base is not None and self.base <= 1:
-            raise ValueError(f"base must be > 1, got {self.base}")
+            raise SpecError(f"base must be > 1, got {self.base}")
         if self.radius_start < 2:
-            raise ValueError(f"radius_start must be ≥ 2, got {self.radius_start}")
+            raise SpecError(f"radius_start must be ≥ 2, got {self.radius_start}")
         _check_layers(self.layers)
 
     def frequencies(self, n_pairs: int, base: float):
@@ -93,13 +94,12 @@ class Hybrid(PiSpiral):
     def validate(self) -> None:
         super().validate()
         if self.width < 1:
-            raise ValueError(f"width must be ≥ 1, got {self.width}")
+            raise SpecError(f"width must be ≥ 1, got {self.width}")
         if self.switch < self.width // 2:
-            raise ValueError(f"switch ({self.switch}) must be ≥ width/2 ({self.width // 2}) so that "
+            raise SpecError(f"switch ({self.switch}) must be ≥ width/2 ({self.width // 2}) so that "
                              "position 0 is still RoPE; use pi-spiral for π-Spiral from the start")
 
     def _rotary(self, model: Any):
-        from ...errors import SpecError
         from ...models import architecture
         from .rotary import HybridRotary
 
@@ -135,11 +135,11 @@ class Attractor(Encoding):
     def validate(self) -> None:
         _check_layers(self.layers)
         if self.horizon is not None and self.horizon < 1:
-            raise ValueError(f"horizon must be ≥ 1, got {self.horizon}")
+            raise SpecError(f"horizon must be ≥ 1, got {self.horizon}")
         if self.inject == "kv" and self.gate != 0.1:
-            raise ValueError("gate only applies to inject=residual")
+            raise SpecError("gate only applies to inject=residual")
         if not 0.0 <= self.gate <= 1.0:
-            raise ValueError(f"gate must lie in [0, 1], got {self.gate}")
+            raise SpecError(f"gate must lie in [0, 1], got {self.gate}")
 
     def alpha_value(self, horizon: int) -> float:
         kind, _, value = self.alpha.partition(":")
@@ -163,13 +163,13 @@ def _normal_alpha(text: str) -> str:
     kind, sep, value = str(text).partition(":")
     hint = "write alpha=fixed:<a> with 0 ≤ a < 1, alpha=exp:<c> with c > 0, or alpha=learned"
     if not sep or kind not in ("fixed", "exp"):
-        raise ValueError(f"bad alpha {text!r}: {hint}")
+        raise SpecError(f"bad alpha {text!r}: {hint}")
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"bad alpha {text!r}: {hint}") from None
+        raise SpecError(f"bad alpha {text!r}: {hint}") from None
     if (kind == "fixed" and not 0.0 <= number < 1.0) or (kind == "exp" and not number > 0):
-        raise ValueError(f"bad alpha {text!r}: {hint}")
+        raise SpecError(f"bad alpha {text!r}: {hint}")
     return f"{kind}:{number!r}"
 
 
@@ -179,7 +179,5 @@ def _rope_theta(model: Any) -> float:
 
 
 def _replaced(name: str):
-    from ...errors import SpecError
-
     return SpecError(f"{name}: another encoding already replaced the model's rotary embedding",
                      "use one rotary encoding (rope, alibi, pi-spiral, hybrid) per spec")
