@@ -1,0 +1,117 @@
+"""PNG figures of a diagnose Report (matplotlib, the `plots` extra; imported only here, lazily)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import collision
+
+
+def _plt():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save_all(report, out: Path) -> list[Path]:
+    """Every figure the report has data for; [] when matplotlib is not installed."""
+    plt = _plt()
+    if plt is None:
+        return []
+    paths = []
+    if "histogram" in report.curves:
+        paths.append(_collision(plt, report, out / "collision.png"))
+    if "spectrum" in report.curves:
+        paths.append(_spectrum(plt, report, out / "spectrum.png"))
+    if "attention" in report.curves:
+        paths.append(_attention(plt, report, out / "attention.png"))
+    if "streaming" in report.sections:
+        paths.append(_profile(plt, report, out / "profile.png"))
+    return paths
+
+
+def _labels(report) -> list[str]:
+    return list(report.curves["kernel"].keys())
+
+
+def _collision(plt, report, path: Path) -> Path:
+    n = max(report.lengths)
+    labels = _labels(report)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5))
+    centers = (collision.BINS[:-1] + collision.BINS[1:]) / 2
+    for label in labels:
+        hist = report.curves["histogram"][(label, n)]
+        ax1.semilogy(centers, np.maximum(hist, 0.5), label=label, lw=1.2)
+        k = report.curves["kernel"][label]
+        ax2.plot(np.arange(1, len(k)), k[1:], lw=0.6, label=label, alpha=0.8)
+    ax1.set(xlabel="normalised distance ‖e_n − e_n'‖/√M", ylabel="pairs", title=f"pairwise distances, N = {n}")
+    ax2.set(xscale="log", xlabel="Δ = n − n' (tokens)", ylabel="K(Δ) = e_n·e_n'/M",
+            title="relative kernel (1 = indistinguishable from Δ = 0)")
+    ax1.legend(fontsize=7)
+    ax2.axhline(1.0, color="k", lw=0.5)
+    fig.suptitle(f"collision analysis, rot_dim = {report.rot_dim}, base = {report.base:g}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _spectrum(plt, report, path: Path) -> Path:
+    n = max(report.lengths)
+    labels = _labels(report)
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for i, label in enumerate(labels):
+        f, p = report.curves["spectrum"][(label, n)]
+        ax.loglog(f[1:], p[1:] / p.max() * 10.0 ** (-i), lw=0.7, label=label)
+    ax.set(xlabel="frequency (turns/token, folded to [0, ½])", ylabel="power (offset per encoding)",
+           title=f"spectrum along positions, N = {min(n, 1 << 16)}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _attention(plt, report, path: Path) -> Path:
+    maps = report.curves["attention"][:4]
+    heads = min(4, maps[0].shape[0])
+    fig, axes = plt.subplots(len(maps), heads, figsize=(3 * heads, 3 * len(maps)), squeeze=False)
+    for layer, w in enumerate(maps):
+        for h in range(heads):
+            ax = axes[layer][h]
+            ax.imshow(w[h], cmap="viridis", aspect="auto", interpolation="nearest")
+            extra = " (+slot)" if w.shape[-1] > w.shape[1] else ""
+            ax.set_title(f"layer {layer} head {h}{extra}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(f"attention, {report.model}+{report.encoding}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _profile(plt, report, path: Path) -> Path:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    stream = report.sections["streaming"]
+    for window in sorted({r["window"] for r in stream}, key=lambda w: -1 if w is None else w):
+        rows = [r for r in stream if r["window"] == window]
+        name = "full KV cache" if window is None else f"window {window} + attractor state"
+        ax1.plot([r["step"] for r in rows], [r["total"] / 1024 for r in rows], marker=".", label=name)
+    ax1.set(xlabel="tokens streamed", ylabel="carried state (KiB)", title="streaming memory")
+    ax1.legend(fontsize=8)
+    pre = [r for r in report.sections.get("profile", []) if r["kind"] == "prefill"]
+    if pre:
+        ax2.plot([r["length"] for r in pre], [r["tokens_per_s"] for r in pre], marker="o")
+        ax2.set(xscale="log", xlabel="prompt length", ylabel="tokens/s", title=f"prefill ({pre[0]['device']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
