@@ -67,11 +67,18 @@ def diagnose(
         console.print(f"wrote {p}")
 
 
+_SHORT = {"min_distance": "min d", "min_at_delta": "at Δ", "adjacent": "d(Δ=1)", "min_far": "min d far",
+          "near_collisions": "near", "max_far_kernel": "max K far", "longest_wavelength": "longest λ",
+          "shortest_wavelength": "shortest λ", "mean_distance": "mean dist", "tokens_per_s": "tok/s",
+          "state_bytes": "state B", "peak_bytes": "peak B", "attractor_bytes": "attractor B", "kv_bytes": "kv B"}
+
+
 def _table(section: str, rows: list[dict]) -> Table:
     cols = [c for c in _COLUMNS.get(section, list(rows[0])) if any(c in r for r in rows)]
     table = Table(title=section)
     for c in cols:
-        table.add_column(c, justify="left" if c in ("encoding", "method", "kind", "device") else "right")
+        left = c in ("encoding", "method", "kind", "device")
+        table.add_column(_SHORT.get(c, c), justify="left" if left else "right", overflow="fold")
     for r in rows:
         table.add_row(*[_cell(r.get(c)) for c in cols])
     return table

@@ -41,20 +41,30 @@ def _labels(report) -> list[str]:
     return list(report.curves["kernel"].keys())
 
 
+def _envelope(k: np.ndarray, bins: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """max K(Δ) over log-spaced bins of Δ ≥ 1: how close to Δ = 0 positions at about that distance get."""
+    edges = np.unique(np.geomspace(1, len(k), bins).astype(int))
+    x = edges[:-1]
+    y = np.array([k[a:b].max() for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    return x, y
+
+
 def _collision(plt, report, path: Path) -> Path:
     n = max(report.lengths)
     labels = _labels(report)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5))
-    centers = (collision.BINS[:-1] + collision.BINS[1:]) / 2
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.5))
+    edges = collision.BINS[1:]
     for label in labels:
         hist = report.curves["histogram"][(label, n)]
-        ax1.semilogy(centers, np.maximum(hist, 0.5), label=label, lw=1.2)
-        k = report.curves["kernel"][label]
-        ax2.plot(np.arange(1, len(k)), k[1:], lw=0.6, label=label, alpha=0.8)
-    ax1.set(xlabel="normalised distance ‖e_n − e_n'‖/√M", ylabel="pairs", title=f"pairwise distances, N = {n}")
-    ax2.set(xscale="log", xlabel="Δ = n − n' (tokens)", ylabel="K(Δ) = e_n·e_n'/M",
-            title="relative kernel (1 = indistinguishable from Δ = 0)")
-    ax1.legend(fontsize=7)
+        cdf = np.cumsum(hist) / max(hist.sum(), 1)
+        ax1.semilogy(edges, np.maximum(cdf, 1e-12), label=label, lw=1.3)
+        x, y = _envelope(report.curves["kernel"][label])
+        ax2.semilogx(x, y, lw=1.3, label=label)
+    ax1.set(xlabel="normalised distance d = ‖e_n − e_n'‖/√M", ylabel="fraction of pairs closer than d",
+            title=f"pairwise distances (CDF), N = {n}", ylim=(1e-9, 1.5))
+    ax2.set(xlabel="Δ = n − n' (tokens)", ylabel="max K over the bin",
+            title="kernel envelope: 1 = some position that far looks like Δ = 0")
+    ax1.legend(fontsize=7, loc="lower right")
     ax2.axhline(1.0, color="k", lw=0.5)
     fig.suptitle(f"collision analysis, rot_dim = {report.rot_dim}, base = {report.base:g}")
     fig.tight_layout()
@@ -66,13 +76,20 @@ def _collision(plt, report, path: Path) -> Path:
 def _spectrum(plt, report, path: Path) -> Path:
     n = max(report.lengths)
     labels = _labels(report)
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for i, label in enumerate(labels):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    for row, label in enumerate(labels):
         f, p = report.curves["spectrum"][(label, n)]
-        ax.loglog(f[1:], p[1:] / p.max() * 10.0 ** (-i), lw=0.7, label=label)
-    ax.set(xlabel="frequency (turns/token, folded to [0, ½])", ylabel="power (offset per encoding)",
-           title=f"spectrum along positions, N = {min(n, 1 << 16)}")
-    ax.legend(fontsize=7)
+        peaks = (p[1:-1] > p[:-2]) & (p[1:-1] >= p[2:]) & (p[1:-1] >= 0.01 * p.max())
+        ax1.scatter(f[1:-1][peaks], np.full(int(peaks.sum()), row), s=9, marker="|")
+    ax1.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax1.set(xscale="log", xlabel="frequency (turns/token, folded to [0, ½])",
+            title=f"spectral lines (≥ 1% of peak power), N = {min(n, 1 << 16)}")
+    ax1.invert_yaxis()
+    for label in labels[:2]:  # the diagnosed encoding and the first reference
+        f, p = report.curves["spectrum"][(label, n)]
+        ax2.loglog(f[1:], p[1:] / p.max(), lw=0.7, label=label)
+    ax2.set(xlabel="frequency (turns/token)", ylabel="power / max", title="power spectrum", ylim=(1e-8, 2))
+    ax2.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
