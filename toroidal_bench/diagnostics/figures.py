@@ -103,12 +103,13 @@ def _attention(plt, report, path: Path) -> Path:
     for layer, w in enumerate(maps):
         for h in range(heads):
             ax = axes[layer][h]
-            ax.imshow(w[h], cmap="viridis", aspect="auto", interpolation="nearest")
+            # log scale: weights span orders of magnitude (row 0 is 1, long rows ~1/N)
+            ax.imshow(np.log10(w[h] + 1e-4), cmap="viridis", aspect="auto", interpolation="nearest", vmin=-4, vmax=0)
             extra = " (+slot)" if w.shape[-1] > w.shape[1] else ""
             ax.set_title(f"layer {layer} head {h}{extra}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(f"attention, {report.model}+{report.encoding}")
+    fig.suptitle(f"attention (log10 weight), {report.model}+{report.encoding}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
