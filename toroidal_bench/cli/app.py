@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from . import compare, doctor, gate, listing, run
+from . import compare, diagnose, doctor, gate, listing, run
 from .errors import state
 
 app = typer.Typer(
@@ -29,3 +29,4 @@ app.command("compare")(compare.compare)
 app.command("gate")(gate.gate)
 app.command("list")(listing.list_things)
 app.command("doctor")(doctor.doctor)
+app.command("diagnose")(diagnose.diagnose)

@@ -13,6 +13,7 @@ ENCODINGS: Registry[type[Encoding]] = Registry(
         "toroidal_bench.encodings.alibi",
         "toroidal_bench.encodings.rope_scaling",
         "toroidal_bench.encodings.toroidal",
+        "toroidal_bench.encodings.pi_spiral.encodings",
     ),
 )
 

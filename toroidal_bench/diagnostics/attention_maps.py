@@ -1,0 +1,69 @@
+"""Attention maps: the softmax weights of every layer and head of a (patched) model on one input.
+
+The model's attention function is swapped for an eager one that records its weights, for the
+duration of one forward pass: transformers' SDPA path does not return weights. Attractor slots are
+kept (their weight is the last column of each row, reported as `slot_mass`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..attention.registration import register_attention
+from ..encodings.pi_spiral.inject import SLOT_KWARG, eager_weights
+
+CAPTURE = "tbench_capture"
+
+
+@dataclass(frozen=True)
+class HeadStats:
+    layer: int
+    head: int
+    entropy: float  # mean over queries of the attention entropy (nats)
+    mean_distance: float  # mean over queries of Σ_j w_ij·(i − j), real keys only
+    slot_mass: float  # mean weight on the attractor slot (0 without one)
+
+    def row(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def attention_maps(model: Any, input_ids: torch.Tensor) -> list[np.ndarray]:
+    """Per layer, (H, N, N) weights over keys, or (H, N, N + 1) with the attractor slot last."""
+    captured: list[np.ndarray] = []
+
+    def capture(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+        slot = kwargs.pop(SLOT_KWARG, None)
+        out, weights = eager_weights(module, query, key, value, attention_mask, scaling, slot)
+        w = weights[0].float().cpu().numpy()  # (H, q, kv[+q])
+        if slot is not None:  # keep only each query's own slot column
+            q = w.shape[1]
+            w = np.concatenate([w[..., :-q], np.diagonal(w[..., -q:], axis1=1, axis2=2)[..., None]], axis=-1)
+        captured.append(w)
+        return out, None
+
+    previous = model.config._attn_implementation
+    model.set_attn_implementation(register_attention(CAPTURE, capture))
+    try:
+        model(input_ids=input_ids[:1].to(next(model.parameters()).device), use_cache=False)
+    finally:
+        model.set_attn_implementation(previous)
+    return captured
+
+
+def head_stats(maps: list[np.ndarray]) -> list[HeadStats]:
+    rows = []
+    for layer, w in enumerate(maps):
+        n = w.shape[1]
+        real = w[..., :n]
+        slot = w[..., n:].sum(axis=-1) if w.shape[-1] > n else np.zeros(w.shape[:2])
+        dist = np.arange(n)[:, None] - np.arange(n)[None, :]  # (q, k) = i − j
+        ent = -(np.where(w > 0, w * np.log(np.where(w > 0, w, 1.0)), 0.0)).sum(axis=-1)  # (H, q)
+        for h in range(w.shape[0]):
+            rows.append(HeadStats(layer, h, float(ent[h].mean()), float((real[h] * dist).sum(-1).mean()),
+                                  float(slot[h].mean())))
+    return rows
