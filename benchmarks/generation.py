@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 from common import dump, environment, measure, qwen2_05b
 
 

@@ -18,7 +18,6 @@ import sys
 import warnings
 
 import torch
-
 from common import H100_BF16_PEAK, ascii_docs, dump, environment, flops_per_token, measure, qwen2_05b
 
 

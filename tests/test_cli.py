@@ -3,9 +3,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import rows, write
 from typer.testing import CliRunner
 
-from helpers import rows, write
 from toroidal_bench.cli import app
 
 cli = CliRunner()
@@ -116,3 +116,24 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_doctor(tmp_path):
     r = run("doctor")
     assert r.exit_code == 0 and "torch" in r.output and "flash-attn" in r.output
+
+
+def test_every_command_translates_errors():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    commands = []
+    for name, cmd in group.commands.items():
+        commands += list(cmd.commands.values()) if hasattr(cmd, "commands") else [cmd]
+    assert len(commands) >= 7
+    for cmd in commands:
+        fn, wrapped = cmd.callback, False
+        while fn is not None and not wrapped:
+            wrapped = getattr(fn, "translates_errors", False)
+            fn = getattr(fn, "__wrapped__", None)
+        assert wrapped, f"{cmd.name} is not wrapped by handles_errors"
+
+
+def test_diagnose_bad_encoding_exits_2(tmp_path):
+    r = run("diagnose", "pi-spirl(const=pi)", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "did you mean 'pi-spiral'" in r.output

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from helpers import rows, write
+
 from toroidal_bench.compare import compare, paired_bootstrap_ci, wide
 
 

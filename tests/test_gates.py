@@ -1,6 +1,6 @@
 import pytest
-
 from helpers import rows, write
+
 from toroidal_bench import results
 from toroidal_bench.errors import UsageError
 from toroidal_bench.gates import evaluate, parse_gates

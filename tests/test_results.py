@@ -2,8 +2,8 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import rows, write
+
 from toroidal_bench import results
 from toroidal_bench.errors import ResultsError, UsageError
 from toroidal_bench.evaluate import Reporter, RunOptions, run_cells

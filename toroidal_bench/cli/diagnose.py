@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import UsageError
+from .errors import handles_errors
+from .output import console, err_console
 
 _FMT = {float: "{:.4g}", int: "{:d}"}
 _COLUMNS = {
@@ -26,6 +27,7 @@ _COLUMNS = {
 }
 
 
+@handles_errors
 def diagnose(
     encoding_spec: Annotated[str, typer.Argument(
         help="Encoding to analyse, e.g. 'pi-spiral(const=pi)', 'hybrid(switch=4096,width=512)', "
@@ -55,16 +57,15 @@ def diagnose(
         raise UsageError(f"--rot-dim must be an even number ≥ 2, got {rot_dim}")
     result = rep.diagnose(encoding_spec, list(length), model=model, analyses=analyses, compare=compare,
                           rot_dim=rot_dim, base=base, text=text)
-    console = Console()
     for section, rows in result.sections.items():
         if section == "streaming":  # every 8th point on screen; all of them in the files
             rows = [r for i, r in enumerate(rows) if i % 8 == 7]
         console.print(_table(section, rows))
     paths = rep.write(result, out, figures=plots)
     if plots and not any(p.suffix == ".png" for p in paths):
-        console.print("[yellow]no figures: install the 'plots' extra (matplotlib)[/yellow]", style="dim")
+        err_console.print("[yellow]no figures: install the 'plots' extra (matplotlib)[/yellow]")
     for p in paths:
-        console.print(f"wrote {p}")
+        err_console.print(f"wrote {p}", highlight=False)
 
 
 _SHORT = {"min_distance": "min d", "min_at_delta": "at Δ", "adjacent": "d(Δ=1)", "min_far": "min d far",

@@ -44,4 +44,5 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                               "(re-run with `tbench --debug ...` for the traceback)", highlight=False)
             raise typer.Exit(EXIT_INTERNAL) from None
 
+    wrapper.translates_errors = True  # type: ignore[attr-defined]
     return wrapper
