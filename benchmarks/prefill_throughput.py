@@ -51,6 +51,14 @@ def lm_eval_rolling(model, tok, docs, length, batch):
     return sum(lm.loglikelihood_rolling(reqs, disable_tqdm=True))
 
 
+def _method(name, model, tok, runner, length, batch):
+    if name == "ceiling":
+        return lambda docs: ceiling(model, docs, runner.prefix_id, batch)
+    if name == "tbench":
+        return lambda docs: tbench_rolling(runner, docs, length)
+    return lambda docs: lm_eval_rolling(model, tok, docs, length, batch)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--lengths", type=int, nargs="+", default=[4096, 16384, 32768])
@@ -77,19 +85,13 @@ def main() -> int:
         batch = max(1, runner.max_batch_tokens // length)
         fpt = flops_per_token(model, length)
         row = {"length": length, "docs": n, "batch": batch}
-        methods = {"ceiling": lambda: ceiling(model, docs, runner.prefix_id, batch),
-                   "tbench": lambda: tbench_rolling(runner, docs, length)}
-        if have_lm_eval:
-            methods["lm_eval"] = lambda: lm_eval_rolling(model, tok, docs, length, batch)
-        for name, fn in methods.items():
-            fn_small = docs[:batch]  # warm-up on one batch (kernels, allocator)
-            if name == "ceiling":
-                ceiling(model, fn_small, runner.prefix_id, batch)
-            elif name == "tbench":
-                tbench_rolling(runner, fn_small, length)
+        names = ["ceiling", "tbench"] + (["lm_eval"] if have_lm_eval else [])
+        for name in names:
+            score = _method(name, model, tok, runner, length, batch)
             try:
+                score(docs[:batch])  # warm-up on one batch (kernels, allocator)
                 with measure() as m:
-                    m["logprob_sum"] = fn()
+                    m["logprob_sum"] = score(docs)
             except torch.OutOfMemoryError as exc:
                 row[name] = {"error": f"OOM: {str(exc).splitlines()[0]}"}
                 torch.cuda.empty_cache()

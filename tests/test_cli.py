@@ -123,7 +123,7 @@ def test_every_command_translates_errors():
 
     group = typer.main.get_command(app)
     commands = []
-    for name, cmd in group.commands.items():
+    for cmd in group.commands.values():
         commands += list(cmd.commands.values()) if hasattr(cmd, "commands") else [cmd]
     assert len(commands) >= 7
     for cmd in commands:
