@@ -131,6 +131,8 @@ class KVRetrieval(_Synthetic):
             middle: list[tuple[str, str]] = []
             probe = enc.one(f' "{last[0]}": "{last[1]}"}}' + after.replace("{input}", _kv_input(last[0])))
             room = length - max_new - len(head) - len(probe) - 4  # slack: the queried key may tokenize longer
+            if room < 0:
+                raise self.too_short(length)
             used = 0
             while True:
                 batch = [pair() for _ in range(128)]
@@ -149,7 +151,9 @@ class KVRetrieval(_Synthetic):
             tail = enc.one(f' "{last[0]}": "{last[1]}"}}' + after.replace("{input}", _kv_input(answer[0])))
             pieces = enc.many([f' "{k}": "{v}",' for k, v in middle])
             while len(head) + sum(map(len, pieces)) + len(tail) > length - max_new:
-                drop = max(i for i, kv in enumerate(middle) if kv != answer)  # the key outgrew the slack
+                drop = max((i for i, kv in enumerate(middle) if kv != answer), default=None)
+                if drop is None:  # the queried key outgrew the slack and nothing is left to drop
+                    raise self.too_short(length)
                 del middle[drop], pieces[drop]
             pairs = [first, *middle, last]
             ids = head + [t for piece in pieces for t in piece] + tail

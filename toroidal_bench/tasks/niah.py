@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import UsageError
 from . import task_family
 from .base import Generate, Sample, TaskFamily
 from .haystack import load_source, token_stream
@@ -81,7 +82,7 @@ class NeedleInAHaystack(TaskFamily):
         needle_ids = [enc.one(n) for n in needles]
         room = length - max_new - len(head) - len(tail) - sum(map(len, needle_ids))
         if room <= 0:
-            raise ValueError(f"length {length} is too short for this NIAH prompt (needs > {length - room})")
+            raise UsageError(f"length {length} is too short for NIAH task '{self.name}' (needs > {length - room})")
         source = load_source(p)
         context = token_stream(enc, source).take(room)
         periods = set(enc.many(["."])[0]) | set(enc.tokenizer(".", add_special_tokens=False)["input_ids"])

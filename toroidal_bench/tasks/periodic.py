@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from . import task_family
 from .base import Rolling, Sample, TaskFamily
 
@@ -53,7 +54,7 @@ class Periodic(TaskFamily):
         n = n if limit is None else min(n, limit)
         ids = candidate_ids(tokenizer)
         if length <= math.ceil(float(period)):
-            raise ValueError(f"length {length} must exceed the period {period}")
+            raise UsageError(f"length {length} must exceed the period {period} of task '{self.name}'")
         for index in range(n):
             rng = random.Random(f"periodic|{kind}|{period}|{seed}|{length}|{index}")
             if kind == "tokens":
@@ -61,7 +62,7 @@ class Periodic(TaskFamily):
             elif kind == "sinusoid":
                 tokens = sinusoid_tokens(rng, ids, float(period), int(p.get("levels", 16)), length)
             else:
-                raise ValueError(f"unknown periodic kind '{kind}' (tokens, sinusoid)")
+                raise UsageError(f"unknown periodic kind '{kind}'", "valid kinds: tokens, sinusoid")
             yield Sample(id=f"{length}-{index}", request=Rolling(tuple(tokens)), reference=None,
                          prompt=tokenizer.decode(tokens), meta={"kind": kind, "period": period,
                                                                 "haystack": kind})

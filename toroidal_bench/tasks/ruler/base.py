@@ -77,7 +77,7 @@ def split_template(text: str, sep: str = "\n") -> tuple[str, str]:
     with it and every item is encoded the same way."""
     before, after = text.split("{context}")
     if not before.endswith(sep):
-        raise ValueError(f"template text before {{context}} must end with {sep!r}")
+        raise UsageError(f"template text before {{context}} must end with {sep!r}")
     return before[: -len(sep)], after
 
 

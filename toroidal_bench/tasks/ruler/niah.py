@@ -18,6 +18,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+from ...errors import UsageError
 from .. import task_family
 from ..base import Sample
 from ..haystack import essay_pieces, load_source
@@ -96,7 +97,7 @@ class RulerNiah(RulerTask):
                 break
             n = len(items)
         else:
-            raise ValueError(f"unknown RULER haystack type '{haystack}' (noise, needle, essay)")
+            raise UsageError(f"unknown RULER haystack type '{haystack}' (noise, needle, essay)")
         if n < len(needles):
             raise self.too_short(length, self.budget(length) - room + len(needles))
         # RULER: sorted(random.sample(...), reverse=True) zipped with the needles, inserted one by one

@@ -17,6 +17,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from ...errors import UsageError
 from .. import task_family
 from ..base import Sample
 from ..pieces import Encoder, encoder_for
@@ -58,7 +59,7 @@ class RulerVariableTracking(RulerTask):
     def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
         p = self.params
         if p.get("type_haystack", "noise") != "noise":
-            raise ValueError("ruler.vt implements the noise haystack (the one RULER's vt task uses)")
+            raise UsageError("ruler.vt implements the noise haystack (the one RULER's vt task uses)")
         num_chains, num_hops = int(p.get("num_chains", 1)), int(p.get("num_hops", 4))
         enc = encoder_for(tokenizer)
         icl = self._icl_example(enc, seed, num_chains, num_hops) if p.get("add_fewshot", True) else None
