@@ -61,7 +61,7 @@ class RulerTask(TaskFamily):
 
     def too_short(self, length: int, need: int) -> UsageError:
         return UsageError(f"length {length} is too short for RULER task '{self.name}' "
-                          f"(the template, needles and answer budget alone take {need} tokens)")
+                          f"(template, required needles or documents and the answer budget take {need} tokens)")
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         pred = postprocess(output)
