@@ -22,7 +22,7 @@ from ...errors import UsageError
 from .. import task_family
 from ..base import Sample
 from ..pieces import Encoder, encoder_for
-from .base import RulerTask, split_template
+from .base import RulerTask
 from .words import wonderwords_list
 
 
@@ -61,7 +61,7 @@ class RulerCommonWords(RulerTask):
             for _ in range(int(p.get("num_fewshot", 1))):
                 words, common = self._example(rng, seed, vocab, shot_words, shot_cw, shot_ucw, num_cw)
                 shots.append(prompt.replace("{context}", numbered(words)) + " " + numbered(common))
-            before, after = split_template(prompt)
+            before, after = prompt.split("{context}")  # the first entry "1." follows the newline
             head = enc.head("\n".join(shots) + "\n" + before)
             tail = enc.one(after)
             room = self.budget(length) - len(head) - len(tail)
