@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 
 def _wrap(tok):
@@ -14,7 +14,7 @@ def _wrap(tok):
                                    model_max_length=1 << 30)
 
 
-@lru_cache(maxsize=None)
+@cache
 def trained_bpe(style: str = "gpt2", vocab_size: int = 2000):
     """A BPE trained on 1 MB of the Shakespeare haystack plus digits/uuid-like text.
 

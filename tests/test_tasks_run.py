@@ -73,3 +73,15 @@ def test_qa_without_data_names_the_files_and_option():
     with pytest.raises(UsageError) as err:
         list(td.build().samples(None, 4096, 0, 1))
     assert "dev-v2.0.json" in err.value.line() and "--data-dir" in err.value.line()
+
+
+@pytest.mark.parametrize("suite", ["ruler", "niah", "synthetic"])
+def test_suites_name_known_tasks_in_the_suite_format(suite):
+    from toroidal_bench.resources import builtin_dir
+    from toroidal_bench.tasks.catalog import read_yaml
+
+    data = read_yaml(builtin_dir("suites") / f"{suite}.yaml")
+    assert set(data) == {"name", "description", "models", "tasks", "lengths", "limit", "seed", "gates"}
+    families = [get_task(t).family for t in data["tasks"]]
+    if suite == "ruler":
+        assert len(data["tasks"]) == 13 and set(families) == {"ruler.niah", "ruler.vt", "ruler.cwe", "ruler.fwe", "ruler.qa"}

@@ -78,7 +78,7 @@ def test_ruler_vt_has_the_in_context_example_then_the_task():
     names = first[first.index(icl_end) + len(icl_end):].split()
     assert len(names) == 5 and all(re.fullmatch(r"[A-Z]{3}", n) for n in names)
     value = re.search(r"VAR " + names[0] + r" = (\d{5})\n", first).group(1)
-    for a, b in zip(names, names[1:]):
+    for a, b in zip(names, names[1:], strict=False):
         assert f"\nVAR {b} = VAR {a} \n" in first
     assert f"assigned the value {value}, they are:" in first
     main = s.reference
@@ -87,7 +87,7 @@ def test_ruler_vt_has_the_in_context_example_then_the_task():
                            f"According to the chain(s) of variable assignment in the text above, 5 variables are "
                            f"assigned the value {value}, they are: ")
     positions = [second.index(f"\nVAR {main[0]} = {value}\n")] + [second.index(f"\nVAR {b} = VAR {a} \n")
-                                                                 for a, b in zip(main, main[1:])]
+                                                                 for a, b in zip(main, main[1:], strict=False)]
     assert positions == sorted(positions)  # the chain keeps its order
 
 

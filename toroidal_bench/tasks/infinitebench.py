@@ -120,11 +120,7 @@ class KVRetrieval(_Synthetic):
         before, after = p["template"].split("{context}")
         for index in range(n):
             rng = random.Random(f"{self.name}|{seed}|{length}|{index}")
-
-            def pair() -> tuple[str, str]:
-                return (str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                        str(uuid.UUID(int=rng.getrandbits(128), version=4)))
-
+            pair = _pairs(rng)
             first, last = pair(), pair()
             # pieces split where pre-tokenizers split: before the space that opens each pair
             head = enc.head(before + 'JSON data:\n{"' + first[0] + '": "' + first[1] + '",')
@@ -162,6 +158,16 @@ class KVRetrieval(_Synthetic):
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         return {"accuracy": float(sample.reference in kv_words(output))}
+
+
+def _pairs(rng: random.Random):
+    """A function drawing one uuid4 key/value pair from rng per call."""
+
+    def pair() -> tuple[str, str]:
+        return (str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+
+    return pair
 
 
 def _kv_input(key: str) -> str:

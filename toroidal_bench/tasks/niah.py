@@ -93,7 +93,7 @@ class NeedleInAHaystack(TaskFamily):
             yield Sample(id=f"{length}-{index}", request=Generate(tuple(full), max_new_tokens=max_new),
                          reference=needles, prompt=enc.decode(full), depth=depth / 100,
                          meta={"haystack": source.name, "depth_percent": depth, "placed_depths": placed,
-                               "context_tokens": len(ids), "keywords": p.get("keywords", [])})
+                               "context_tokens": len(ids)})
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         keywords = [k for group in self.params.get("keywords", []) for k in ([group] if isinstance(group, str) else group)]

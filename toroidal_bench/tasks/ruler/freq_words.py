@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from scipy.special import zeta
 
 from .. import task_family
 from ..base import Sample
@@ -35,6 +34,8 @@ def coded_vocab(rng: random.Random, seed: int, size: int, wordlen: int = 6) -> l
 
 
 def zipf_counts(num_words: int, size: int, alpha: float) -> np.ndarray:
+    from scipy.special import zeta  # imported here: listing tasks stays light
+
     k = np.arange(1, size + 1, dtype=np.float64)
     return (num_words * k ** -alpha / zeta(alpha)).astype(np.int64)
 

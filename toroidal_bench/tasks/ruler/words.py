@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import random
 import uuid
-from functools import lru_cache
+from functools import cache
 
 from ...errors import UsageError
 
 
-@lru_cache(maxsize=None)
+@cache
 def wonderwords_list(name: str) -> tuple[str, ...]:
     """`nounlist.txt`, `adjectivelist.txt` or `verblist.txt` of wonderwords, as RULER reads them."""
     try:
