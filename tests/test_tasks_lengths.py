@@ -6,6 +6,7 @@ haystack unit. Lengths a template cannot fit raise UsageError. No model is neede
 """
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,36 @@ def test_same_seed_same_bytes_other_seed_other_prompt(task):
         assert [s.prompt for s in a] == [s.prompt for s in c]
     else:
         assert [s.prompt for s in a] != [s.prompt for s in c]
+
+
+DIGEST = """
+import hashlib, sys
+from tests.tasks_tokenizers import trained_bpe
+from toroidal_bench.tasks.catalog import get_task
+tok = trained_bpe("gpt2")
+for task in sys.argv[1:]:
+    td = get_task(task)
+    for s in type(td.build())(**td.params).samples(tok, 4096, 7, 2):
+        print(task, hashlib.sha256(repr((s.request, s.prompt, s.reference)).encode()).hexdigest())
+"""
+
+
+def test_prompts_do_not_depend_on_what_was_generated_before_or_on_the_process():
+    import subprocess
+    import sys
+
+    tasks = ["niah", "niah_single_2", "niah_multikey_2", "cwe", "kv_retrieval"]
+    root = Path(__file__).resolve().parents[1]
+    fresh = subprocess.run([sys.executable, "-c", DIGEST, *tasks], capture_output=True, text=True, check=True,
+                           cwd=root).stdout
+    tok = trained_bpe("gpt2")
+    for task in tasks:  # warm the shared haystack caches with a longer, different request first
+        td = get_task(task)
+        list(type(td.build())(**td.params).samples(tok, 32768, 1, 1))
+    import hashlib
+    here = []
+    for task in tasks:
+        td = get_task(task)
+        for s in type(td.build())(**td.params).samples(tok, 4096, 7, 2):
+            here.append(f"{task} {hashlib.sha256(repr((s.request, s.prompt, s.reference)).encode()).hexdigest()}")
+    assert fresh.split("\n")[:-1] == here
