@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.tasks_tokenizers import byte_level, trained_bpe
 from toroidal_bench.errors import UsageError
@@ -120,3 +122,20 @@ def test_prompts_do_not_depend_on_what_was_generated_before_or_on_the_process():
         for s in type(td.build())(**td.params).samples(tok, 4096, 7, 2):
             here.append(f"{task} {hashlib.sha256(repr((s.request, s.prompt, s.reference)).encode()).hexdigest()}")
     assert fresh.split("\n")[:-1] == here
+
+
+@settings(max_examples=40, deadline=None)
+@given(length=st.integers(2048, 12000), seed=st.integers(0, 2**31),
+       task=st.sampled_from(["niah_single_1", "niah_single_3", "niah_multikey_2", "vt", "cwe", "fwe", "niah",
+                             "number_string", "kv_retrieval", "math_find", "periodic_sinusoid"]),
+       tok_name=st.sampled_from(["bytes", "bpe-gpt2"]))
+def test_any_length_and_seed_stays_within_the_margin(length, seed, task, tok_name):
+    fam = build(task)
+    try:
+        samples = list(fam.samples(TOKENIZERS[tok_name](), length, seed, 1))
+    except UsageError:  # cwe's 30x/3x lists need about 6k bytes on a byte-level tokenizer
+        assert (task, tok_name) == ("cwe", "bytes") and length < 6500
+        return
+    for s in samples:
+        new = s.request.max_new_tokens if isinstance(s.request, Generate) else 0
+        assert 0 <= length - new - s.prompt_tokens <= margin_bound(task)
