@@ -175,3 +175,30 @@ def test_gutenberg_markers_and_sentence_splitter():
     assert strip_gutenberg(raw) == "Body text."
     assert split_sentences('Mr. Smith went to Washington. He said "Hi!" Then he left. J. R. R. Tolkien wrote. 3 cats.') == \
         ["Mr. Smith went to Washington.", 'He said "Hi!"', "Then he left.", "J. R. R. Tolkien wrote.", "3 cats."]
+
+
+@pytest.mark.parametrize("depth", [0, 100])
+def test_ruler_essay_needle_at_the_edges_matches_rulers_join(depth, monkeypatch):
+    from toroidal_bench.tasks.ruler import niah as ruler_niah
+
+    monkeypatch.setattr(ruler_niah, "DEPTHS", [depth])
+    s = samples("niah_single_2", length=2048, limit=1)[0]
+    context = s.prompt[len(NIAH_SINGULAR): s.prompt.rindex("\nWhat is")]
+    (needle,) = re.findall(r"One of the special magic numbers for \S+ is: \d{7}\.", context)
+    haystack = context.replace(" " + needle + " ", "", 1)
+    # RULER: " ".join(["", needle, text]) at depth 0, " ".join([text, needle, ""]) at depth 100
+    expected = " ".join(["", needle, haystack]) if depth == 0 else " ".join([haystack, needle, ""])
+    assert context == expected and "  " not in haystack
+
+
+def test_ruler_needles_at_one_position_are_joined_like_ruler(monkeypatch):
+    from toroidal_bench.tasks.ruler import niah as ruler_niah
+
+    monkeypatch.setattr(ruler_niah, "DEPTHS", [50, 50, 50, 50])
+    s = samples("niah_multikey_1", length=4096, limit=1)[0]
+    context = s.prompt[len(NIAH_SINGULAR): s.prompt.rindex("\nWhat is")]
+    needles = re.findall(r"One of the special magic numbers for \S+ is: \d{7}\.", context)
+    start = context.index(needles[0])
+    seg0, seg1 = context[: start - 1], context[start + len("  ".join(needles)) + 1:]
+    assert context == " ".join([seg0, needles[0], "", needles[1], "", needles[2], "", needles[3], seg1])
+    assert seg0[-1] in ".!?\"')]" and seg1[0].isupper() or seg1[0] in "\"'([0123456789"

@@ -112,7 +112,9 @@ class RulerQA(RulerTask):
             ids = list(head)
             for i, doc in enumerate(chosen):
                 ids += enc.one(f"\n\nDocument {i + 1}:\n") + enc.one(docs[doc])
-            yield self.make(enc, ids + tail, length, index, list(q.answers), haystack=dataset,
+            gold = sorted(i for i, doc in enumerate(chosen) if doc in q.gold)
+            yield self.make(enc, ids + tail, length, index, list(q.answers), depth=gold[0] / len(chosen),
+                            haystack=dataset, gold_positions=gold,
                             haystack_units=len(chosen), question_index=offset + index,
                             answer_prefix=self.answer_prefix)
 
