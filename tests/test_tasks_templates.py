@@ -201,4 +201,5 @@ def test_ruler_needles_at_one_position_are_joined_like_ruler(monkeypatch):
     start = context.index(needles[0])
     seg0, seg1 = context[: start - 1], context[start + len("  ".join(needles)) + 1:]
     assert context == " ".join([seg0, needles[0], "", needles[1], "", needles[2], "", needles[3], seg1])
-    assert seg0[-1] in ".!?\"')]" and seg1[0].isupper() or seg1[0] in "\"'([0123456789"
+    assert seg0[-1] in ".!?\"')]"  # the needles sit at a sentence boundary
+    assert seg1[0].isupper() or seg1[0] in "\"'([0123456789"
