@@ -63,5 +63,63 @@ def alibi_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, 
     return out.transpose(1, 2).contiguous(), None
 
 
-def register() -> str:
-    return register_attention(NAME, alibi_sdpa)
+_score_mods: dict[int, object] = {}
+
+
+def _score_mod(m: torch.Tensor):
+    """score − m_h·(i − j), i and j in kv coordinates (flex's q_idx is shifted by the caller)."""
+    key = id(m)
+    if key not in _score_mods:
+
+        def alibi(score, b, h, q_idx, kv_idx):
+            return score + m[h] * (kv_idx - q_idx).to(score.dtype)
+
+        _score_mods[key] = (m, alibi)  # keep m alive so its id stays unique
+    return _score_mods[key][1]
+
+
+_mask_cache: dict = {}
+
+
+def _block_mask(attention_mask, q_len: int, kv_len: int, device):
+    from .flex import causal_block_mask, padded_causal_block_mask
+
+    if attention_mask is None:
+        return causal_block_mask(q_len, kv_len, str(device))
+    # every layer of one forward receives the same mask object: build its block mask once
+    if _mask_cache.get("key") != (id(attention_mask), q_len, kv_len):
+        key_valid = attention_mask[:, 0, -1, :]  # (B, kv): the last query row sees every real key
+        _mask_cache.update(key=(id(attention_mask), q_len, kv_len), value=padded_causal_block_mask(key_valid, q_len))
+    return _mask_cache["value"]
+
+
+def alibi_flex(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
+    """Bias computed inside a compiled FlexAttention kernel: no O(L²) tensor. Decoding steps (one
+    query) take the SDPA path, whose bias is only (H, 1, kv) there."""
+    q_len, kv_len = query.shape[2], key.shape[2]
+    if q_len == 1 or dropout:
+        return alibi_sdpa(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling)
+    from .flex import compiled_flex
+
+    m = module.tbench_alibi_slopes
+    offset = kv_len - q_len
+    mod = _score_mod(m) if offset == 0 else _shifted(m, offset)
+    block_mask = _block_mask(attention_mask, q_len, kv_len, query.device)
+    out = compiled_flex()(query, key, value, score_mod=mod, block_mask=block_mask, scale=scaling,
+                          enable_gqa=query.shape[1] != key.shape[1])
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _shifted(m: torch.Tensor, offset: int):
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score + m[h] * (kv_idx - q_idx - offset).to(score.dtype)
+
+    return alibi
+
+
+IMPLEMENTATIONS = {"sdpa": alibi_sdpa, "eager": alibi_sdpa, "flex": alibi_flex}
+
+
+def register(backend: str = "sdpa") -> str:
+    """Register the ALiBi attention for `backend` (with the causal mask builder) and return its name."""
+    return register_attention(f"{NAME}_{backend}", IMPLEMENTATIONS[backend])

@@ -11,6 +11,8 @@ ENCODINGS: Registry[type[Encoding]] = Registry(
     builtin_modules=(
         "toroidal_bench.encodings.rope",
         "toroidal_bench.encodings.alibi",
+        "toroidal_bench.encodings.rope_scaling",
+        "toroidal_bench.encodings.toroidal",
     ),
 )
 

@@ -20,6 +20,7 @@ from .base import Encoding
 @dataclass(frozen=True)
 class Alibi(Encoding):
     attention = "tbench_alibi"
+    backends = ("flex", "sdpa", "eager")
 
     def apply(self, model: Any) -> None:
         from ..attention import alibi
@@ -29,4 +30,4 @@ class Alibi(Encoding):
         slopes = alibi.slopes(model.config.num_attention_heads)
         for attn in architecture.attention_modules(model):
             attn.register_buffer("tbench_alibi_slopes", slopes.to(next(attn.parameters()).device), persistent=False)
-        architecture.set_attention(model, alibi.register())
+        architecture.set_attention(model, alibi.register(architecture.attention_backend(model)))

@@ -31,6 +31,8 @@ class Encoding:
     aliases: ClassVar[dict[str, str]] = {}
     #: name of the attention implementation this encoding installs, if any (only one per model)
     attention: ClassVar[str | None] = None
+    #: attention backends this encoding can run on (see attention/backends.py)
+    backends: ClassVar[tuple[str, ...]] = ("sdpa", "flex", "flash2", "eager")
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -47,9 +49,9 @@ class Encoding:
             kwargs[fname] = _coerce(raw, hints[fname], f"{cls.name}({key}=…)")
         try:
             enc = cls(**kwargs)
+            enc.validate()
         except (TypeError, ValueError) as exc:
             raise SpecError(f"invalid arguments for '{cls.name}': {exc}") from None
-        enc.validate()
         return enc
 
     def validate(self) -> None:

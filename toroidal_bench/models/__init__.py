@@ -6,7 +6,7 @@ from typing import Any
 
 
 def load(spec: str, device: str | None = None, dtype: Any = None, *, trust_remote_code: bool = False,
-         attn: str = "sdpa", max_batch_tokens: int | None = None):
+         attn: str | None = None, max_batch_tokens: int | None = None):
     """Load `spec` (e.g. 'random:llama-tiny+alibi') and return its Runner.
 
     `runner.model` is the patched transformers model, `runner.tokenizer` its tokenizer.

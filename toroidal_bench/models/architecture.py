@@ -58,6 +58,12 @@ def disable_rotary(model: Any) -> None:
     replace_rotary(model, IdentityRotary(rotary_dim(model)))
 
 
+def attention_backend(model: Any) -> str:
+    """The backend chosen for this model at load time (attention/backends.py); encodings that install
+    their own attention function pick the matching implementation."""
+    return getattr(model, "tbench_attention", "sdpa")
+
+
 def set_attention(model: Any, name: str) -> None:
     current = model.config._attn_implementation
     if current.startswith("tbench_") and current != name:

@@ -35,7 +35,21 @@ class ResolvedSpec:
 def resolve(text: str | Spec) -> ResolvedSpec:
     """Parse and validate a spec (no model is loaded): typos fail here, instantly."""
     spec = parse_spec(text) if isinstance(text, str) else text
+    _check_model_ref(spec.model)
     return ResolvedSpec(spec, tuple(resolve_encoding(e) for e in spec.encodings))
+
+
+def _check_model_ref(ref) -> None:
+    """Errors that need no download: unknown embedded names, missing local directories."""
+    if ref.scheme == "random":
+        from .random_models import check_args
+
+        check_args(ref.name, dict(ref.args))
+    elif ref.scheme == "ref":
+        raise UnknownNameError("reference model", ref.name, [])
+    elif ref.scheme == "local" and not (Path(ref.name) / "config.json").is_file():
+        raise ModelLoadError(f"no model at '{ref.name}' (no config.json there)",
+                             "pass the directory written by save_pretrained()")
 
 
 def default_device() -> str:
@@ -65,8 +79,15 @@ def parse_dtype(name: str | None, device: str):
 
 
 def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bool = False,
-               attn: str = "sdpa") -> tuple[Any, Any]:
-    """The patched model (eval mode, on `device`) and its tokenizer."""
+               attn: str | None = None) -> tuple[Any, Any]:
+    """The patched model (eval mode, on `device`) and its tokenizer. `attn` requests a backend
+    (sdpa, flex, flash2, eager); None picks the fastest that supports the encodings on the device.
+    The backend used is `model.tbench_attention`."""
+    from ..attention.backends import HF_NAMES, choose
+
+    choice = choose(attn, resolved.encodings, str(device))
+    owns_attention = any(e.attention for e in resolved.encodings)
+    attn = "sdpa" if owns_attention else HF_NAMES[choice.backend]
     ref = resolved.spec.model
     args = dict(ref.args)
     if ref.scheme == "random":
@@ -82,6 +103,7 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
     for enc in resolved.encodings:
         enc.check(model_type)
     model.to(device)
+    model.tbench_attention = choice.backend
     for enc in resolved.encodings:
         enc.apply(model)
     model.eval()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import torch
 
-#: positions per LM-head chunk; 32k-vocab × 1024 × 4 bytes ≈ 128 MiB of float32 logits
-CHUNK = 1024
+#: rows (batch × positions) per LM-head chunk: 2048 × 152k vocab × 4 bytes ≈ 1.2 GiB of float32 logits
+CHUNK_ROWS = 2048
 
 
 def token_logprobs(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
-                   chunk: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
-    """hidden (B, T, d), targets (B, T) → (log p(target) float32 (B, T), argmax == target (B, T))."""
+                   chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """hidden (B, T, d), targets (B, T) → (log p(target) float32 (B, T), argmax == target (B, T)).
+    `chunk` positions go through the head at once (default: CHUNK_ROWS rows over the batch)."""
+    chunk = chunk or max(1, CHUNK_ROWS // hidden.shape[0])
     logps, greedy = [], []
     for start in range(0, hidden.shape[1], chunk):
         h = hidden[:, start : start + chunk]

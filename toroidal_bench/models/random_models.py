@@ -28,16 +28,26 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+_ARGS = ("seed", "layers", "max_position_embeddings")
+
+
+def check_args(name: str, args: dict[str, Any]) -> None:
+    if name not in CONFIGS:
+        raise UnknownNameError("random model", name, CONFIGS)
+    unknown = set(args) - set(_ARGS)
+    if unknown:
+        raise SpecError(f"random model '{name}' has no argument(s) {', '.join(sorted(unknown))}",
+                        f"valid arguments: {', '.join(_ARGS)}")
+    bad = [k for k, v in args.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]
+    if bad:
+        raise SpecError(f"random model argument(s) {', '.join(bad)} must be non-negative integers")
+
+
 def random_config(name: str, args: dict[str, Any]):
     from transformers import AutoConfig
 
-    if name not in CONFIGS:
-        raise UnknownNameError("random model", name, CONFIGS)
+    check_args(name, args)
     model_type, overrides = CONFIGS[name]
-    unknown = set(args) - {"seed", "layers", "max_position_embeddings"}
-    if unknown:
-        raise SpecError(f"random model '{name}' has no argument(s) {', '.join(sorted(unknown))}",
-                        "valid arguments: seed, layers, max_position_embeddings")
     kw = {**_COMMON, **overrides}
     if "layers" in args:
         kw["num_hidden_layers"] = int(args["layers"])

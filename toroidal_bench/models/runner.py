@@ -45,6 +45,7 @@ class Runner:
         self.spec = spec
         self.spec_hash = spec_hash
         self.device = next(model.parameters()).device
+        self.attention = getattr(model, "tbench_attention", model.config._attn_implementation)
         on_gpu = self.device.type == "cuda"
         self.max_batch_tokens = max_batch_tokens or (65536 if on_gpu else 8192)
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", 4096)

@@ -1,0 +1,143 @@
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from helpers import rows, write
+from toroidal_bench import results
+from toroidal_bench.errors import ResultsError, UsageError
+from toroidal_bench.evaluate import Reporter, RunOptions, run_cells
+from toroidal_bench.suites import expand
+
+
+def test_schema_is_declared_once_with_docs_and_required_columns():
+    names = [f.name for f in results.SCHEMA]
+    for col in ("run_id", "model_spec", "spec_hash", "model", "encoding", "task", "context_length", "depth",
+                "sample_id", "metric", "value", "prediction", "reference", "prompt_hash", "prompt_tokens",
+                "truncated_tokens", "latency_s", "error"):
+        assert col in names
+    assert all(f.metadata[b"doc"] for f in results.SCHEMA)
+
+
+def test_write_read_round_trip_with_metadata(tmp_path):
+    path = write(tmp_path / "a.parquet", rows("m+x", "passkey", 512, "accuracy", [1.0, 0.0]), {"run_id": "r1"})
+    df = results.read(path)
+    assert list(df["value"]) == [1.0, 0.0]
+    assert df.attrs["run"] == {"run_id": "r1"}
+    assert pq.read_schema(path).metadata[b"tbench.schema_version"] == b"1"
+    assert not list(tmp_path.glob(".*tmp"))  # no temp files left behind
+
+
+def test_missing_corrupt_and_foreign_files_are_results_errors(tmp_path):
+    with pytest.raises(ResultsError, match="no results file"):
+        results.read(tmp_path / "nope.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ResultsError, match="not a readable Parquet"):
+        results.read(tmp_path / "bad.parquet")
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
+    with pytest.raises(ResultsError, match="missing columns"):
+        results.read(tmp_path / "other.parquet")
+
+
+def _cells(lengths=(256, 512)):
+    return expand(["random:llama-tiny+rope", "random:llama-tiny+alibi"], ["passkey"], list(lengths), limit=3)
+
+
+class CrashAfter(Reporter):
+    def __init__(self, n):
+        self.n = n
+
+    def cell_done(self, cell, error):
+        self.n -= 1
+        if self.n == 0:
+            raise KeyboardInterrupt
+
+
+def _key_counts(df):
+    return df.groupby(["cell_id", "sample_id", "metric"]).size()
+
+
+def test_a_run_writes_rows_prompts_and_metadata(tmp_path):
+    out = tmp_path / "run.parquet"
+    summary = run_cells(_cells(), RunOptions(out=out, suite="t"))
+    df = results.read(out)
+    assert summary.rows == len(df) == 4 * 3
+    assert set(df["context_length"]) == {256, 512} and df["error"].isna().all()
+    assert (df["prompt_tokens"] == df["context_length"] - 6).all()
+    side = pq.read_table(results.prompts_path(out)).to_pandas()
+    assert set(side["prompt_hash"]) == set(df["prompt_hash"]) and side["prompt_hash"].is_unique
+    meta = df.attrs["run"]
+    assert meta["suite"] == "t" and meta["run_id"] == df["run_id"].iloc[0] and meta["torch_version"]
+    assert not results.shard_dir(out).exists()
+
+
+def test_resume_after_a_hard_crash_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    out = tmp_path / "run.parquet"
+    real_finalize = results.finalize
+    monkeypatch.setattr(results, "finalize", lambda *a, **k: None)  # the process dies: no merge
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(_cells(), RunOptions(out=out), CrashAfter(2))
+    assert not out.exists() and len(list(results.shard_dir(out).glob("*.parquet"))) >= 2
+    monkeypatch.setattr(results, "finalize", real_finalize)
+    with pytest.raises(UsageError, match="interrupted run left cell shards"):
+        run_cells(_cells(), RunOptions(out=out))
+    summary = run_cells(_cells(), RunOptions(out=out, resume=True))
+    assert summary.skipped == 2 and summary.cells == 2
+    df = results.read(out)
+    assert len(df) == 12 and (_key_counts(df) == 1).all()
+    assert df["run_id"].nunique() == 1
+
+
+def test_interrupted_run_keeps_finished_cells_and_resume_completes_it(tmp_path):
+    out = tmp_path / "run.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(_cells(), RunOptions(out=out), CrashAfter(3))
+    assert len(results.read(out)) == 9
+    run_cells(_cells(), RunOptions(out=out, resume=True))
+    df = results.read(out)
+    assert len(df) == 12 and (_key_counts(df) == 1).all()
+
+
+def test_failed_cells_are_recorded_and_rerun_on_resume(tmp_path, monkeypatch):
+    from toroidal_bench.tasks.passkey import Passkey
+
+    out = tmp_path / "run.parquet"
+    real = Passkey.score
+    monkeypatch.setattr(Passkey, "score", lambda self, s, o: (_ for _ in ()).throw(RuntimeError("boom")))
+    summary = run_cells(_cells([256]), RunOptions(out=out))
+    assert len(summary.failed) == 2
+    df = results.read(out)
+    assert df["error"].str.contains("RuntimeError: boom").all() and df["value"].isna().all()
+    monkeypatch.setattr(Passkey, "score", real)
+    summary = run_cells(_cells([256]), RunOptions(out=out, resume=True))
+    df = results.read(out)
+    assert summary.cells == 2 and not summary.failed
+    assert df["error"].isna().all() and len(df) == 6 and (_key_counts(df) == 1).all()
+
+
+def test_a_model_that_cannot_load_fails_its_cells_not_the_run(tmp_path):
+    cells = expand(["hf:no-such-org/no-such-model", "random:llama-tiny"], ["passkey"], [256], limit=2)
+    summary = run_cells(cells, RunOptions(out=tmp_path / "r.parquet"))
+    df = results.read(tmp_path / "r.parquet")
+    assert len(summary.failed) == 1
+    bad = df[df["model_spec"] == "hf:no-such-org/no-such-model"]
+    assert len(bad) == 1 and "cannot load 'no-such-org/no-such-model'" in bad["error"].iloc[0]
+    assert df[df["model_spec"] == "random:llama-tiny"]["error"].isna().all()
+
+
+def test_existing_output_is_never_clobbered_without_a_flag(tmp_path):
+    out = write(tmp_path / "a.parquet", rows("m", "passkey", 256, "accuracy", [1.0]))
+    before = out.read_bytes()
+    with pytest.raises(UsageError, match="results exist") as info:
+        run_cells(_cells([256]), RunOptions(out=out))
+    assert "--resume" in info.value.line() and "--overwrite" in info.value.line()
+    assert out.read_bytes() == before
+
+
+def test_meta_column_is_json(tmp_path):
+    out = tmp_path / "m.parquet"
+    run_cells(expand(["random:llama-tiny"], ["passkey"], [256], limit=1), RunOptions(out=out))
+    meta = results.read(out)["meta"].iloc[0]
+    assert meta is None or meta != meta or isinstance(json.loads(meta), dict)

@@ -1,0 +1,97 @@
+"""`tbench run task ...` and `tbench run suite ...`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import options as o
+from .errors import EXIT_CELLS, EXIT_GATE, handles_errors
+from .output import err_console
+
+app = typer.Typer(help="Run tasks or a suite and write results as Parquet.", no_args_is_help=True)
+
+
+@app.command("task")
+@handles_errors
+def run_task(
+    tasks: Annotated[list[str], typer.Argument(help="Task names (see `tbench list tasks`) or task YAML paths.")],
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Model spec; repeat for several.")],
+    length: Annotated[list[int], typer.Option("--length", "-L", help="Context length in tokens; repeatable.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results file (.parquet).")],
+    limit: o.Limit = None, seed: o.Seed = 0, resume: o.Resume = False, overwrite: o.Overwrite = False,
+    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
+    trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
+    data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
+) -> None:
+    """Run TASKS for every --model at every --length."""
+    from ..suites import expand
+
+    cells = expand(model, tasks, length, seed=seed, limit=limit, params=_overrides(haystack_dir, data_dir))
+    summary = _execute(cells, out, locals(), suite=None)
+    _exit(summary, gates_ok=True)
+
+
+@app.command("suite")
+@handles_errors
+def run_suite(
+    suite: Annotated[str, typer.Argument(help="Suite name (see `tbench list suites`) or a suite YAML path.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Results file (default: results/SUITE-TIME.parquet).")]
+    = None,
+    limit: o.Limit = None, resume: o.Resume = False, overwrite: o.Overwrite = False,
+    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
+    trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
+    data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="Baseline results for relative gates.")] = None,
+) -> None:
+    """Run a suite, then check its gates (exit 1 when one fails)."""
+    from ..suites import load_suite, suite_cells
+
+    s = load_suite(suite)
+    cells = suite_cells(s, limit=limit, params=_overrides(haystack_dir, data_dir))
+    if out is None:
+        out = Path("results") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}.parquet"
+    summary = _execute(cells, out, locals() | {"seed": s.seed}, suite=s.name)
+    gates_ok = True
+    if s.gates:
+        from .gate import check_and_render
+
+        gates_ok = check_and_render(s.gates, out, baseline)
+    _exit(summary, gates_ok)
+
+
+def _overrides(haystack_dir: Path | None, data_dir: Path | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if haystack_dir is not None:
+        params["haystack_dir"] = str(haystack_dir)
+    if data_dir is not None:
+        params["data_dir"] = str(data_dir)
+    return params
+
+
+def _execute(cells, out: Path, args: dict[str, Any], suite: str | None):
+    from ..evaluate import RunOptions, run_cells
+    from .progress import RichReporter
+
+    opts = RunOptions(out=out, resume=args["resume"], overwrite=args["overwrite"], device=args["device"],
+                      dtype=args["dtype"], attn=args["attn"], trust_remote_code=args["trust_remote_code"],
+                      max_batch_tokens=args["max_batch_tokens"], suite=suite, seed=args["seed"],
+                      command=["tbench", *sys.argv[1:]])
+    summary = run_cells(cells, opts, RichReporter())
+    skipped = f", {summary.skipped} already complete" if summary.skipped else ""
+    err_console.print(f"wrote {summary.rows} rows to [bold]{summary.out}[/] "
+                      f"({summary.cells} cells run{skipped}, {len(summary.failed)} failed, {summary.wall_s:.1f}s)",
+                      highlight=False)
+    return summary
+
+
+def _exit(summary, gates_ok: bool) -> None:
+    if summary.failed:
+        err_console.print(f"[red]{len(summary.failed)} cell(s) failed[/]; their rows carry the error")
+        raise typer.Exit(EXIT_CELLS)
+    if not gates_ok:
+        raise typer.Exit(EXIT_GATE)

@@ -1,0 +1,276 @@
+"""Run cells: load each model once, make samples, query the runner, score, write one shard per cell.
+
+A cell that fails (exception, OOM, NaN score) becomes rows with `error` set and the run goes on.
+Shards make a crash lose at most the cell in flight; `resume` skips cells already complete and re-runs
+failed ones.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__, results
+from .errors import UsageError
+from .suites import Cell
+from .tasks.base import LogLikelihood, Sample
+
+
+@dataclass
+class RunOptions:
+    out: Path
+    resume: bool = False
+    overwrite: bool = False
+    device: str | None = None
+    dtype: str | None = None
+    attn: str | None = None
+    trust_remote_code: bool = False
+    max_batch_tokens: int | None = None
+    suite: str | None = None
+    seed: int = 0
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    out: Path
+    cells: int
+    skipped: int
+    failed: list[str]
+    rows: int
+    wall_s: float
+
+
+class Reporter:
+    """Progress callbacks; the CLI draws them with rich, tests pass the silent default."""
+
+    def start(self, total_cells: int, total_samples: int) -> None: ...
+    def cell(self, cell: Cell, n_samples: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def cell_done(self, cell: Cell, error: str | None) -> None: ...
+    def stop(self) -> None: ...
+
+
+def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = None) -> RunSummary:
+    reporter = reporter or Reporter()
+    out = Path(opts.out)
+    _check_output(out, opts)
+    done, failed_before = results.existing_cells(out) if opts.resume else (set(), set())
+    previous = results.previous_run(out) if opts.resume else {}
+    todo = [c for c in cells if c.cell_id not in done]
+    meta = _run_metadata(opts, previous)
+    t0 = time.perf_counter()
+    reporter.start(len(todo), sum(_planned_samples(c) for c in todo))
+    failed: list[str] = []
+    try:
+        for spec_text, group in _by_model(todo).items():
+            runner, load_error = _load(spec_text, group[0], opts)
+            if runner is not None:
+                meta["attention"][spec_text] = runner.attention
+            for cell in group:
+                error = _run_cell(cell, runner, load_error, out, meta, reporter)
+                if error:
+                    failed.append(cell.cell_id)
+            del runner
+            _free_memory()
+    finally:
+        reporter.stop()
+        meta["finished"] = _now()
+        table = results.finalize(out, meta, drop_cells=failed_before & {c.cell_id for c in todo})
+    return RunSummary(meta["run_id"], out, len(todo), len(cells) - len(todo), failed, table.num_rows,
+                      time.perf_counter() - t0)
+
+
+def _check_output(out: Path, opts: RunOptions) -> None:
+    if not out.name.endswith(".parquet"):
+        raise UsageError(f"output '{out}' must end in .parquet")
+    leftovers = results.shard_dir(out).is_dir()
+    if (out.exists() or leftovers) and not (opts.resume or opts.overwrite):
+        what = "an interrupted run left cell shards for" if leftovers and not out.exists() else "results exist at"
+        raise UsageError(f"{what} {out}", "pass --resume to continue it, or --overwrite to start again")
+    if opts.overwrite and not opts.resume:
+        out.unlink(missing_ok=True)
+        import shutil
+
+        shutil.rmtree(results.shard_dir(out), ignore_errors=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to {out.parent}: {exc.strerror}", "choose a writable --out") from None
+
+
+def _planned_samples(cell: Cell) -> int:
+    n = cell.task_params.get("num_samples")
+    n = int(n) if isinstance(n, int) else (cell.limit or 1)
+    return min(n, cell.limit) if cell.limit else n
+
+
+def _by_model(cells: list[Cell]) -> dict[str, list[Cell]]:
+    groups: dict[str, list[Cell]] = {}
+    for c in cells:
+        groups.setdefault(c.model_spec, []).append(c)
+    return groups
+
+
+def _load(spec_text: str, cell: Cell, opts: RunOptions):
+    from .models.loading import default_device, load_model, parse_dtype, spec_hash
+    from .models.runner import Runner
+
+    try:
+        device = opts.device or default_device()
+        model, tok = load_model(cell.spec, device, parse_dtype(opts.dtype, device), opts.trust_remote_code, opts.attn)
+        return Runner(model, tok, spec=spec_text, spec_hash=spec_hash(cell.spec, model),
+                      max_batch_tokens=opts.max_batch_tokens), None
+    except Exception as exc:  # every cell of this model records why it could not run
+        return None, _one_line(exc)
+
+
+def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict, reporter: Reporter) -> str | None:
+    samples: list[Sample] = []
+    reporter.cell(cell, _planned_samples(cell))
+    error = load_error
+    rows: list[dict[str, Any]] = []
+    if error is None:
+        try:
+            family = cell.task.build()
+            family.params = cell.task_params
+            t = time.perf_counter()
+            scored = _evaluate_family(family, runner, cell, reporter)
+            samples = [s for s, _, _ in scored]
+            latency = (time.perf_counter() - t) / max(1, len(samples))
+            for s, o, scores in scored:
+                bad = [k for k, v in scores.items() if v is None or math.isnan(v)]
+                err = f"metric {', '.join(bad)} is NaN" if bad else None
+                rows += [_row(cell, runner, s, m, v, o, latency, err) for m, v in scores.items()]
+            error = next((r["error"] for r in rows if r["error"]), None)
+        except Exception as exc:
+            error = _one_line(exc)
+            rows = []
+    if error and not rows:
+        metrics = _metrics_of(cell)
+        targets = samples or [None]
+        rows = [_row(cell, runner, s, m, None, None, None, error) for s in targets for m in metrics]
+    for r in rows:
+        r["run_id"] = meta["run_id"]
+    prompts = {s.prompt_hash: s.prompt for s in samples}
+    results.write_shard(out, cell.cell_id, rows, prompts, meta)
+    reporter.cell_done(cell, error)
+    return error
+
+
+def _evaluate_family(family, runner, cell: Cell, reporter: Reporter) -> list[tuple[Sample, Any, dict]]:
+    """(sample, output, scores) for a cell. Families wrapping another harness (e.g. lm-eval) define
+    `evaluate(runner, length, seed, limit)` and drive the runner themselves."""
+    if hasattr(family, "evaluate"):
+        return list(family.evaluate(runner, cell.length, cell.seed, cell.limit))
+    samples = list(family.samples(runner.tokenizer, cell.length, cell.seed, cell.limit))
+    outputs = runner.run([s.request for s in samples], progress=reporter.advance)
+    return [(s, o, family.score(s, o)) for s, o in zip(samples, outputs, strict=True)]
+
+
+def _metrics_of(cell: Cell) -> tuple[str, ...]:
+    try:
+        return cell.task.build().metrics or ("error",)
+    except Exception:
+        return ("error",)
+
+
+def _row(cell: Cell, runner, s: Sample | None, metric: str, value, output, latency, error) -> dict[str, Any]:
+    ref = s.reference if s else None
+    pred = output if isinstance(output, str) else None
+    if isinstance(output, tuple) and s is not None and isinstance(s.request, LogLikelihood):
+        pred = json.dumps({"logprob": output[0], "greedy": output[1]})
+    return {
+        "cell_id": cell.cell_id,
+        "run_id": None,  # set by _run_cell
+        "model_spec": cell.model_spec,
+        "spec_hash": getattr(runner, "spec_hash", None),
+        "model": cell.spec.spec.model.canonical(),
+        "encoding": cell.spec.encoding_label,
+        "task": cell.task.name,
+        "context_length": cell.length,
+        "depth": s.depth if s else None,
+        "sample_id": s.id if s else "",
+        "metric": metric,
+        "value": None if value is None else float(value),
+        "prediction": pred,
+        "reference": ref if isinstance(ref, str) or ref is None else json.dumps(ref, default=str),
+        "prompt_hash": s.prompt_hash if s else None,
+        "prompt_tokens": s.prompt_tokens if s else None,
+        "truncated_tokens": s.truncated_tokens if s else None,
+        "latency_s": latency,
+        "error": error,
+        "meta": json.dumps(s.meta, sort_keys=True, default=str) if s and s.meta else None,
+    }
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_metadata(opts: RunOptions, previous: dict) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
+    return {
+        "run_id": previous.get("run_id") or uuid.uuid4().hex[:12],
+        "suite": opts.suite,
+        "started": previous.get("started") or _now(),
+        "resumed": _now() if previous else None,
+        "git_sha": _git_sha(),
+        "tbench_version": __version__,
+        "torch_version": torch.__version__,
+        "transformers_version": transformers.__version__,
+        "python_version": platform.python_version(),
+        "device": gpu or device,
+        "dtype": opts.dtype or ("bf16" if device.startswith("cuda") else "fp32"),
+        "attention_requested": opts.attn,
+        "attention": dict(previous.get("attention") or {}),  # backend used, per model spec
+        "seed": opts.seed,
+        "command": opts.command,
+        "host": platform.node(),
+    }
+
+
+def _git_sha() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        return sha.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+__all__ = ["Reporter", "RunOptions", "RunSummary", "run_cells"]
