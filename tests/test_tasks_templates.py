@@ -37,6 +37,8 @@ def test_ruler_niah_single_noise_prompt_is_the_singular_template_with_noise_line
         needle = f"One of the special magic numbers for {m.group(1)} is: {value}."  # plural inside the needle
         assert lines.count(needle) == 1 and all(x in (NOISE, needle) for x in lines)
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*-[a-z ]+", m.group(1).replace("'", "")) and len(value) == 7
+        assert s.prompt.endswith(s.meta["answer_prefix"])
+        assert s.meta["answer_prefix"] == f" The special magic number for {m.group(1)} mentioned in the provided text is"
 
 
 def test_ruler_multivalue_keeps_the_plural_template_and_asks_for_four_values():

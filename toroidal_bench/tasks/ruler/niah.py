@@ -46,10 +46,10 @@ class RulerNiah(RulerTask):
         nv, nq = int(p.get("num_needle_v", 1)), int(p.get("num_needle_q", 1))
         nk = max(int(p.get("num_needle_k", 1)), nq)
         enc = encoder_for(tokenizer)
-        template = self.template + self.answer_prefix
+        template, prefix = self.template + self.answer_prefix, self.answer_prefix
         shown_v = vt
         if nq * nv == 1:
-            template, shown_v = singular(template), vt[:-1]
+            template, prefix, shown_v = singular(template), singular(prefix), vt[:-1]
         for index in range(self.count(limit)):
             rng = self.rng(seed, length, index)
             keys, values, needles = [], [], []
@@ -69,7 +69,8 @@ class RulerNiah(RulerTask):
                 ids, depths, units, name = self._lines(enc, text, needles, length, rng, haystack, kt, vt)
             first = next(i for i, n in enumerate(needles) if n.endswith(f" {answers[0]}."))
             yield self.make(enc, ids, length, index, answers, depth=depths[first], haystack=name,
-                            haystack_units=units, needle_depths=depths, answer_prefix=self.answer_prefix)
+                            haystack_units=units, needle_depths=depths,
+                            answer_prefix=prefix.replace("{type_needle_v}", shown_v).replace("{query}", query))
 
     def _lines(self, enc: Encoder, text: str, needles: list[str], length: int, rng: random.Random,
                haystack: str, kt: str, vt: str) -> tuple[list[int], list[float], int, str]:
