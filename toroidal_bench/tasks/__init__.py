@@ -8,7 +8,17 @@ from .base import Generate, LogLikelihood, Request, Rolling, Sample, TaskFamily
 TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
     "task family",
     "tbench.tasks",
-    builtin_modules=("toroidal_bench.tasks.passkey",),
+    builtin_modules=(
+        "toroidal_bench.tasks.passkey",
+        "toroidal_bench.tasks.niah",
+        "toroidal_bench.tasks.ruler.niah",
+        "toroidal_bench.tasks.ruler.variable_tracking",
+        "toroidal_bench.tasks.ruler.common_words",
+        "toroidal_bench.tasks.ruler.freq_words",
+        "toroidal_bench.tasks.ruler.qa",
+        "toroidal_bench.tasks.infinitebench",
+        "toroidal_bench.tasks.periodic",
+    ),
 )
 
 
