@@ -8,7 +8,7 @@ from .base import Generate, LogLikelihood, Request, Rolling, Sample, TaskFamily
 TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
     "task family",
     "tbench.tasks",
-    builtin_modules=("toroidal_bench.tasks.passkey",),
+    builtin_modules=("toroidal_bench.tasks.passkey", "toroidal_bench.tasks.lm_eval_task"),
 )
 
 
