@@ -49,7 +49,7 @@ class TbenchLM(TemplateLM):
         if runner is None:
             from ..models import load
 
-            runner = load(str(spec), device=device, dtype=dtype, attn=attn, trust_remote_code=bool(trust_remote_code),
+            runner = load(str(spec), device=_usable(device), dtype=dtype, attn=attn, trust_remote_code=bool(trust_remote_code),
                           max_batch_tokens=_positive("max_batch_tokens", max_batch_tokens))
         self.runner = runner
         self.tokenizer = runner.tokenizer
@@ -163,6 +163,17 @@ def generation_settings(gen_kwargs: dict | None) -> tuple[list[str], int]:
     aliases = ("max_gen_toks", "max_new_tokens", "max_tokens")
     max_new = next((kw[k] for k in aliases if kw.get(k) is not None), DEFAULT_MAX_GEN_TOKS)
     return until, int(max_new)
+
+
+def _usable(device: str | None) -> str | None:
+    """lm-eval's CLI passes device cuda:0 unless told otherwise, CUDA or not; like lm-eval's own HF
+    model, fall back to the default device when CUDA is absent."""
+    if device and str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+    return device
 
 
 def _positive(name: str, value: Any) -> int | None:
