@@ -6,7 +6,6 @@ import math
 import os
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -17,6 +16,11 @@ import toroidal_bench as tb
 from toroidal_bench.errors import UsageError
 from toroidal_bench.integrations.lm_eval_model import DEFAULT_MAX_GEN_TOKS, TbenchLM, generation_settings
 from toroidal_bench.tasks.base import Generate, LogLikelihood, Rolling
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: hatchling (a dev dependency) brings tomli
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "lm_eval"
@@ -168,6 +172,7 @@ def test_bad_model_args_are_usage_errors(kwargs, message):
     assert message in err.value.line()
 
 
+@pytest.mark.slow  # lm-eval's CLI indexes all its ~15k tasks first; test_lm_eval_task covers the hand-over fast
 def test_lm_eval_cli_entry_runs_a_task_with_the_tbench_model(tmp_path):
     """The documented way to reach `--model tbench` from lm-eval's own command line."""
     cmd = [sys.executable, "-m", "toroidal_bench.integrations.lm_eval_cli", "--model", "tbench",
