@@ -104,10 +104,26 @@ def test_per_doc_scores_and_triples():
 def test_bad_parameters_fail_before_any_model_loads(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("family: lm-eval\nparams: {task: tbench_mc, fewshots: 3}\n")
+    fewshot = tmp_path / "fewshot.yaml"
+    fewshot.write_text("family: lm-eval\nparams: {task: tbench_mc, num_fewshot: two}\n")
     for task, message in ((str(bad), "take no parameter(s) fewshots"),
+                          (str(fewshot), "num_fewshot must be a non-negative integer, got 'two'"),
                           ("lm-eval:missing/task.yaml", "no lm-eval task file at missing/task.yaml")):
         r = cli.invoke(app, ["run", "task", task, "-m", "random:llama-tiny", "-L", "64", "-o", str(tmp_path / "o.parquet")])
         assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_unknown_task_names_get_a_suggestion(monkeypatch):
+    from toroidal_bench.tasks import lm_eval_task
+
+    class Index:  # lm-eval's full task index takes seconds to build; its names are all this needs
+        all_tasks = ["hellaswag", "wikitext"]
+
+    monkeypatch.setattr(lm_eval_task, "_manager", lambda include, defaults: Index())
+    with pytest.raises(UsageError) as err:
+        get_task("lm-eval:wikitxt").build()
+    assert err.value.line() == "unknown lm-eval task 'wikitxt' — did you mean 'wikitext'?"
+    assert lm_eval_task.resolve_task("hellaswag", ())[1] == "hellaswag"
 
 
 def test_missing_lm_eval_is_a_usage_error_naming_the_extra(no_lm_eval, tmp_path, capsys):

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import lm_eval.models  # noqa: F401  lm-eval registers its own models only while its registry is empty
+import lm_eval.models  # noqa: F401  lm-eval adds its own models only to an empty registry: first theirs, then ours
 from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 

@@ -41,6 +41,9 @@ class LmEvalTask(TaskFamily):
                              f"valid parameters: {', '.join(_PARAMS)}")
         if not str(params.get("task") or "").strip():
             raise UsageError("an lm-eval task needs a task name", "e.g. lm-eval:wikitext or lm-eval:path/to/task.yaml")
+        fewshot = params.get("num_fewshot")
+        if fewshot is not None and (not isinstance(fewshot, int) or isinstance(fewshot, bool) or fewshot < 0):
+            raise UsageError(f"num_fewshot must be a non-negative integer, got {fewshot!r}")
         from ..integrations import require_lm_eval
 
         require_lm_eval()
@@ -58,7 +61,7 @@ class LmEvalTask(TaskFamily):
         fewshot = self.params.get("num_fewshot")
         out = simple_evaluate(
             model=lm, tasks=[spec], task_manager=manager, limit=limit, log_samples=True, bootstrap_iters=0,
-            num_fewshot=None if fewshot is None else int(fewshot),
+            num_fewshot=fewshot,
             random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
         )
         rows = list(triples(out["samples"], lm.sent))
