@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from ..errors import TbenchError
 from .output import err_console
@@ -31,7 +32,8 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except TbenchError as exc:
             if state["debug"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc.line()}", highlight=False, soft_wrap=True)
+            # escaped: messages quote user input and commands such as pip install 'pkg[extra]'
+            err_console.print(f"[bold red]error:[/] {escape(exc.line())}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/] — finished cells are kept; re-run with --resume")
@@ -40,7 +42,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if state["debug"]:
                 raise
             msg = " ".join(str(exc).split())[:300]
-            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {msg} "
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(msg)} "
                               "(re-run with `tbench --debug ...` for the traceback)", highlight=False)
             raise typer.Exit(EXIT_INTERNAL) from None
 

@@ -18,6 +18,7 @@ TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
         "toroidal_bench.tasks.ruler.qa",
         "toroidal_bench.tasks.infinitebench",
         "toroidal_bench.tasks.periodic",
+        "toroidal_bench.tasks.lm_eval_task",
     ),
 )
 

@@ -62,8 +62,16 @@ def task_files(extra_dirs: tuple[Path, ...] = ()) -> dict[str, Path]:
     return files
 
 
+LM_EVAL_PREFIX = "lm-eval:"
+
+
 def get_task(name: str, extra_dirs: tuple[Path, ...] = ()) -> TaskDef:
-    """A task by name, or by path to a YAML file."""
+    """A task by name, by path to a YAML file, or `lm-eval:<task>` (an lm-eval task name or task YAML path)."""
+    if name.startswith(LM_EVAL_PREFIX):
+        task = name.removeprefix(LM_EVAL_PREFIX).strip()
+        if not task:
+            raise UsageError(f"'{name}' names no lm-eval task", "e.g. lm-eval:wikitext or lm-eval:path/to/task.yaml")
+        return TaskDef(name=name, family="lm-eval", description="lm-evaluation-harness task", params={"task": task})
     if name.endswith((".yaml", ".yml")):
         return load_task_file(Path(name))
     files = task_files(extra_dirs)
