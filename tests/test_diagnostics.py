@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 import toroidal_bench as tb
 from toroidal_bench.cli.diagnose import diagnose
 from toroidal_bench.diagnostics import attention_maps, collision, geometry, report, spectral
-from toroidal_bench.errors import UsageError
 
 
 def brute_force(g, n):
@@ -150,7 +149,7 @@ def test_cli_renders_tables_and_writes_files(tmp_path):
     (["alibi", "-a", "collision", "--rot-dim", "16", "--base", "10000"], "no rotary"),
     (["pi-spiral", "--rot-dim", "7"], "even"),
 ])
-def test_cli_bad_input_raises_usage_errors(args, match, tmp_path):
-    res = CliRunner().invoke(app(), [*args, "--out", str(tmp_path)])
-    assert isinstance(res.exception, UsageError)
-    assert match in res.exception.line()
+def test_cli_bad_input_exits_2_with_one_line(args, match, tmp_path):
+    res = CliRunner().invoke(app(), [*args, "--out", str(tmp_path)], terminal_width=300)
+    assert res.exit_code == 2, res.output
+    assert match in res.output and "Traceback" not in res.output

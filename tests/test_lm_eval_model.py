@@ -16,11 +16,6 @@ from toroidal_bench.errors import UsageError
 from toroidal_bench.integrations.lm_eval_model import DEFAULT_MAX_GEN_TOKS, TbenchLM, generation_settings
 from toroidal_bench.tasks.base import Generate, LogLikelihood, Rolling
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: hatchling (a dev dependency) brings tomli
-    pass
-
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "lm_eval"
 TASKS = ["tbench_mc", "tbench_rolling", "tbench_gen"]

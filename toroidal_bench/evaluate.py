@@ -177,7 +177,9 @@ def _evaluate_family(family, runner, cell: Cell, reporter: Reporter) -> list[tup
     `evaluate(runner, length, seed, limit)` and drive the runner themselves."""
     if hasattr(family, "evaluate"):
         return list(family.evaluate(runner, cell.length, cell.seed, cell.limit))
-    samples = list(family.samples(runner.tokenizer, cell.length, cell.seed, cell.limit))
+    from .tasks.cache import cached_samples
+
+    samples = cached_samples(cell.task.name, family, runner.tokenizer, cell.length, cell.seed, cell.limit)
     outputs = runner.run([s.request for s in samples], progress=reporter.advance)
     return [(s, o, family.score(s, o)) for s, o in zip(samples, outputs, strict=True)]
 
