@@ -63,11 +63,19 @@ def test_dynamic_ntk_only_changes_beyond_the_original_length():
         assert not torch.allclose(plain.model(IDS).logits, dyn.model(IDS).logits, atol=1e-4)
 
 
-@pytest.mark.parametrize("enc", sorted(ENCODINGS.names()))
+BASELINES = ["rope", "alibi", "nope", "linear", "ntk", "dynamic-ntk", "yarn"]
+#: families with their own causality tests through the real model (tests/test_toroidal_hf.py,
+#: tests/test_pi_spiral_models.py)
+OWN_CAUSALITY_TESTS = ["toroidal", "pi-spiral", "hybrid", "attractor"]
+
+
+def test_every_registered_encoding_has_a_causality_test():
+    assert sorted(ENCODINGS.names()) == sorted(BASELINES + OWN_CAUSALITY_TESTS)
+
+
+@pytest.mark.parametrize("enc", BASELINES)
 @pytest.mark.parametrize("arch", ["llama-tiny", "phi-tiny"])
 def test_every_encoding_is_causal_through_the_real_model(enc, arch):
-    if enc not in ("rope", "alibi", "nope", "linear", "ntk", "dynamic-ntk", "yarn"):
-        pytest.skip("covered by its own family's tests")
     runner = tb.load(f"random:{arch}+{enc}")
     t = 70
     changed = IDS.clone()

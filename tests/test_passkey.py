@@ -50,3 +50,9 @@ def test_scoring_takes_the_first_digit_run(family):
 def test_too_short_a_length_is_an_error(family):
     with pytest.raises(ValueError, match="too short"):
         list(family.samples(byte_tokenizer(), 64, seed=0, limit=1))
+
+
+def test_template_is_infinitebench_yarn_mistral(family):
+    s = next(iter(family.samples(byte_tokenizer(), 512, seed=0, limit=1)))
+    assert s.prompt.startswith("<s>There is an important info hidden inside a lot of irrelevant text. Find it and "
+                               "memorize it. I will quiz you about the important information.\n\nThe grass is green.")
