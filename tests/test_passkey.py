@@ -55,4 +55,4 @@ def test_too_short_a_length_is_an_error(family):
 def test_template_is_infinitebench_yarn_mistral(family):
     s = next(iter(family.samples(byte_tokenizer(), 512, seed=0, limit=1)))
     assert s.prompt.startswith("<s>There is an important info hidden inside a lot of irrelevant text. Find it and "
-                               "memorize it. I will quiz you about the important information.\n\nThe grass is green.")
+                               "memorize it. I will quiz you about the important information.\n\nThe pass key is")
