@@ -29,17 +29,20 @@ def compare(
 
 
 def _rich_table(table):
+    from rich.markup import escape
     from rich.table import Table
 
     columns = list(dict.fromkeys(table["column"]))
-    t = Table(title="tbench compare", caption=f"Δ and 95% paired-bootstrap CI vs {columns[0]}; W/L = samples up/down")
+    t = Table(title="tbench compare",
+              caption=f"Δ and 95% paired-bootstrap CI vs {escape(columns[0])}; W/L = samples up/down")
     for name in ("task", "length", "metric"):
-        t.add_column(name, style="cyan" if name == "task" else None, justify="right" if name == "length" else "left")
+        t.add_column(name, style="cyan" if name == "task" else None, justify="right" if name == "length" else "left",
+                     overflow="fold")
     for c in columns:
-        t.add_column(c, justify="right")
+        t.add_column(escape(c), justify="right", overflow="fold")  # labels like run[spec] are not markup
     for (task, length, metric), group in table.groupby(["task", "context_length", "metric"], sort=False):
         cells = {r["column"]: r for _, r in group.iterrows()}
-        t.add_row(task, str(length), metric, *(_cell(cells.get(c), i == 0) for i, c in enumerate(columns)))
+        t.add_row(escape(task), str(length), escape(metric), *(_cell(cells.get(c), i == 0) for i, c in enumerate(columns)))
     return t
 
 

@@ -25,6 +25,7 @@ def gate(
 
 
 def check_and_render(gates, results_file: Path, baseline: Path | None) -> bool:
+    from rich.markup import escape
     from rich.table import Table
 
     from .. import results
@@ -36,12 +37,12 @@ def check_and_render(gates, results_file: Path, baseline: Path | None) -> bool:
         paths = {g.baseline for g in gates if g.relative and g.baseline}
         base = results.read(Path(sorted(paths)[0]))
     verdicts = evaluate(gates, df, base)
-    t = Table(title=f"gates · {results_file}")
+    t = Table(title=f"gates · {escape(str(results_file))}")
     for c in ("gate", "model_spec", "observed", "threshold", "n", "verdict"):
         t.add_column(c, justify="right" if c in ("observed", "threshold", "n") else "left")
     for v in verdicts:
-        verdict = "[green]PASS[/]" if v.passed else f"[bold red]FAIL[/] {v.reason}"
-        t.add_row(v.gate.describe(), v.model_spec, _num(v.observed), _num(v.threshold), str(v.n), verdict)
+        verdict = "[green]PASS[/]" if v.passed else f"[bold red]FAIL[/] {escape(v.reason)}"
+        t.add_row(escape(v.gate.describe()), escape(v.model_spec), _num(v.observed), _num(v.threshold), str(v.n), verdict)
     console.print(t)
     return all(v.passed for v in verdicts)
 
