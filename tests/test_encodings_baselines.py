@@ -127,3 +127,15 @@ def test_requested_flash2_falls_back_when_loading():
         runner = tb.load("random:llama-tiny+rope", attn="flash2")
     assert runner.attention == "sdpa"
     assert any("flash-attn is not installed" in str(w.message) for w in caught)
+
+
+def test_flex_length_buckets_bound_padding_and_recompiles():
+    from toroidal_bench.attention.flex import _RECOMPILE_LIMIT, bucket_length
+
+    lengths = range(1, 131073)
+    buckets = {bucket_length(n) for n in lengths}
+    assert len(buckets) * 4 <= _RECOMPILE_LIMIT  # room for a few batch sizes per bucket
+    for n in (1, 129, 513, 4096, 4097, 32769, 131072):
+        b = bucket_length(n)
+        assert b >= n and b % 128 == 0
+        assert b <= max(128, 1.25 * n + 1) or n < 512

@@ -81,33 +81,49 @@ def _score_mod(m: torch.Tensor):
 _mask_cache: dict = {}
 
 
-def _block_mask(attention_mask, q_len: int, kv_len: int, device):
+def _block_mask(attention_mask, q_len: int, length: int, device):
+    """Causal block mask over `length` (the bucket) for a prefill of q_len real tokens; with HF's
+    padding mask, padded keys (left padding, and the bucket's right padding) are hidden too."""
     from .flex import causal_block_mask, padded_causal_block_mask
 
     if attention_mask is None:
-        return causal_block_mask(q_len, kv_len, str(device))
+        return causal_block_mask(length, length, str(device))
     # every layer of one forward receives the same mask object: build its block mask once
-    if _mask_cache.get("key") != (id(attention_mask), q_len, kv_len):
-        key_valid = attention_mask[:, 0, -1, :]  # (B, kv): the last query row sees every real key
-        _mask_cache.update(key=(id(attention_mask), q_len, kv_len), value=padded_causal_block_mask(key_valid, q_len))
+    key = (id(attention_mask), q_len, length)
+    if _mask_cache.get("key") != key:
+        key_valid = attention_mask[:, 0, -1, :]  # (B, q_len): the last query row sees every real key
+        key_valid = F.pad(key_valid, (0, length - q_len), value=False)  # (B, length)
+        _mask_cache.update(key=key, value=padded_causal_block_mask(key_valid, length))
     return _mask_cache["value"]
 
 
 def alibi_flex(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
-    """Bias computed inside a compiled FlexAttention kernel: no O(L²) tensor. Decoding steps (one
-    query) take the SDPA path, whose bias is only (H, 1, kv) there."""
+    """Bias computed inside a compiled FlexAttention kernel: no O(L²) tensor. A prefill is padded on
+    the right to its length bucket (its real queries' causal window never reaches the padding), so
+    new lengths rarely compile. Decoding steps (one query) take the SDPA path, whose bias is only
+    (H, 1, kv) there; a prefill on top of a cache runs at its exact shape."""
     q_len, kv_len = query.shape[2], key.shape[2]
     if q_len == 1 or dropout:
         return alibi_sdpa(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling)
-    from .flex import compiled_flex
+    from .flex import bucket_length, compiled_flex
 
     m = module.tbench_alibi_slopes
-    offset = kv_len - q_len
-    mod = _score_mod(m) if offset == 0 else _shifted(m, offset)
-    block_mask = _block_mask(attention_mask, q_len, kv_len, query.device)
-    out = compiled_flex()(query, key, value, score_mod=mod, block_mask=block_mask, scale=scaling,
-                          enable_gqa=query.shape[1] != key.shape[1])
-    return out.transpose(1, 2).contiguous(), None
+    gqa = query.shape[1] != key.shape[1]
+    if q_len != kv_len:
+        mod = _shifted(m, kv_len - q_len)
+        from .flex import causal_block_mask
+
+        mask = causal_block_mask(q_len, kv_len, str(query.device)) if attention_mask is None else None
+        if mask is None:
+            return alibi_sdpa(module, query, key, value, attention_mask, scaling=scaling)
+        out = compiled_flex()(query, key, value, score_mod=mod, block_mask=mask, scale=scaling, enable_gqa=gqa)
+        return out.transpose(1, 2).contiguous(), None
+    length = bucket_length(q_len)
+    pad = (0, 0, 0, length - q_len)  # (B, H, N, d): pad N on the right
+    q, k, v = (F.pad(t, pad) for t in (query, key, value))
+    block_mask = _block_mask(attention_mask, q_len, length, query.device)
+    out = compiled_flex()(q, k, v, score_mod=_score_mod(m), block_mask=block_mask, scale=scaling, enable_gqa=gqa)
+    return out[:, :, :q_len].transpose(1, 2).contiguous(), None
 
 
 def _shifted(m: torch.Tensor, offset: int):

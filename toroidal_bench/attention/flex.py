@@ -1,10 +1,11 @@
-"""One process-wide compiled FlexAttention, and causal block masks cached per shape.
+"""One process-wide compiled FlexAttention, length buckets, and causal block masks cached per bucket.
 
-FlexAttention must run compiled (eagerly it materializes the full score matrix). Dynamo's recompile
-limit is shared by every compiled flex call in the process and, once hit, silently falls back to the
-unfused path (~100× slower), so it is raised here; block masks are cached per (q_len, kv_len, device)
-and score_mods are built once per captured tensor, so repeated calls with a known shape recompile
-nothing.
+FlexAttention must run compiled (eagerly it materializes the full score matrix), and every new
+sequence shape compiles again (seconds). Dynamo's recompile limit is shared by every compiled flex
+call in the process and, once hit, silently falls back to the unfused path (~100× slower). So
+sequences are padded on the right to a length bucket (at most 4 buckets per octave, ≤ 25% padding:
+`bucket_length`), the limit is raised above the number of buckets up to 128k tokens, block masks are
+cached per bucket and score_mods are built once per captured tensor: a known bucket recompiles nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import functools
 
 import torch
 
-_RECOMPILE_LIMIT = 64
+#: buckets up to 128k tokens (36) × a few batch sizes each
+_RECOMPILE_LIMIT = 256
+
+
+def bucket_length(n: int) -> int:
+    """The padded length for a sequence of n tokens: a multiple of 128 (flex's block size) and of a
+    quarter of n's octave, so at most 4 buckets per power of two and at most 25% padding above 512."""
+    step = max(128, 1 << max(0, n.bit_length() - 3))
+    return -(-n // step) * step
 
 
 @functools.cache
@@ -21,7 +30,7 @@ def compiled_flex():
     import torch._dynamo.config as dynamo_config
     from torch.nn.attention.flex_attention import flex_attention
 
-    for name in ("recompile_limit", "cache_size_limit"):
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
         if hasattr(dynamo_config, name):
             setattr(dynamo_config, name, max(getattr(dynamo_config, name), _RECOMPILE_LIMIT))
     return torch.compile(flex_attention, dynamic=False)
