@@ -90,3 +90,14 @@ def test_suites_name_known_tasks_in_the_suite_format(suite):
     families = [get_task(t).family for t in data["tasks"]]
     if suite == "ruler":
         assert len(data["tasks"]) == 13 and set(families) == {"ruler.niah", "ruler.vt", "ruler.cwe", "ruler.fwe", "ruler.qa"}
+
+
+def test_every_builtin_suite_loads_and_expands():
+    from toroidal_bench.suites import load_suite, suite_cells, suite_files
+
+    assert {"smoke", "synthetic", "ruler", "niah"} <= set(suite_files())
+    for name in suite_files():
+        suite = load_suite(name)
+        cells = suite_cells(suite)
+        assert len(cells) == len(suite.models) * len(suite.tasks) * len(suite.lengths)
+        assert len({c.cell_id for c in cells}) == len(cells)
