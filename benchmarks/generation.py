@@ -30,11 +30,9 @@ def main() -> int:
     tok = byte_tokenizer()
     model = qwen2_05b()
     runner = Runner(model, tok, spec="qwen2-0.5b-shape", max_batch_tokens=args.batch * args.length)
-    family = get_task("passkey").build()
-    samples = list(family.samples(tok, args.length, seed=0, limit=args.prompts)) if args.prompts <= 10 else []
-    if not samples:
-        family.params = {**family.params, "num_samples": args.prompts}
-        samples = list(family.samples(tok, args.length, seed=0, limit=args.prompts))
+    task = get_task("passkey")
+    family = type(task.build())(**{**task.params, "num_samples": args.prompts})
+    samples = list(family.samples(tok, args.length, seed=0, limit=args.prompts))
     reqs = [s.request for s in samples]
     results = {"environment": environment(), "prompts": len(reqs), "length": args.length}
 

@@ -11,6 +11,7 @@ import gc
 import json
 import math
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -101,8 +102,6 @@ def _check_output(out: Path, opts: RunOptions) -> None:
         raise UsageError(f"{what} {out}", "pass --resume to continue it, or --overwrite to start again")
     if opts.overwrite and not opts.resume:
         out.unlink(missing_ok=True)
-        import shutil
-
         shutil.rmtree(results.shard_dir(out), ignore_errors=True)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +113,7 @@ def _check_output(out: Path, opts: RunOptions) -> None:
 
 
 def _planned_samples(cell: Cell) -> int:
+    """Samples a cell will make, for the progress bar's total (an estimate for wrapped harnesses)."""
     n = cell.task_params.get("num_samples")
     n = int(n) if isinstance(n, int) else (cell.limit or 1)
     return min(n, cell.limit) if cell.limit else n

@@ -100,37 +100,21 @@ def _block_mask(attention_mask, q_len: int, length: int, device):
 def alibi_flex(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
     """Bias computed inside a compiled FlexAttention kernel: no O(L²) tensor. A prefill is padded on
     the right to its length bucket (its real queries' causal window never reaches the padding), so
-    new lengths rarely compile. Decoding steps (one query) take the SDPA path, whose bias is only
-    (H, 1, kv) there; a prefill on top of a cache runs at its exact shape."""
+    new lengths rarely compile. Decoding steps and prefills on top of a cache (fewer queries than
+    keys) take the SDPA path, whose bias is only (H, q, kv) there."""
     q_len, kv_len = query.shape[2], key.shape[2]
-    if q_len == 1 or dropout:
+    if q_len != kv_len or dropout:  # decoding / prefill on a cache: the bias is only (H, q, kv)
         return alibi_sdpa(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling)
     from .flex import bucket_length, compiled_flex
 
     m = module.tbench_alibi_slopes
     gqa = query.shape[1] != key.shape[1]
-    if q_len != kv_len:
-        mod = _shifted(m, kv_len - q_len)
-        from .flex import causal_block_mask
-
-        mask = causal_block_mask(q_len, kv_len, str(query.device)) if attention_mask is None else None
-        if mask is None:
-            return alibi_sdpa(module, query, key, value, attention_mask, scaling=scaling)
-        out = compiled_flex()(query, key, value, score_mod=mod, block_mask=mask, scale=scaling, enable_gqa=gqa)
-        return out.transpose(1, 2).contiguous(), None
     length = bucket_length(q_len)
     pad = (0, 0, 0, length - q_len)  # (B, H, N, d): pad N on the right
     q, k, v = (F.pad(t, pad) for t in (query, key, value))
     block_mask = _block_mask(attention_mask, q_len, length, query.device)
     out = compiled_flex()(q, k, v, score_mod=_score_mod(m), block_mask=block_mask, scale=scaling, enable_gqa=gqa)
     return out[:, :, :q_len].transpose(1, 2).contiguous(), None
-
-
-def _shifted(m: torch.Tensor, offset: int):
-    def alibi(score, b, h, q_idx, kv_idx):
-        return score + m[h] * (kv_idx - q_idx - offset).to(score.dtype)
-
-    return alibi
 
 
 IMPLEMENTATIONS = {"sdpa": alibi_sdpa, "eager": alibi_sdpa, "flex": alibi_flex}

@@ -116,9 +116,6 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
 def _load_pretrained(scheme: str, name: str, args: dict, dtype, trust_remote_code: bool, attn: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if scheme == "local" and not (Path(name) / "config.json").is_file():
-        raise ModelLoadError(f"no model at '{name}' (no config.json there)",
-                             "pass the directory written by save_pretrained()")
     revision = args.get("revision")
     common = dict(revision=revision, trust_remote_code=trust_remote_code)
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")

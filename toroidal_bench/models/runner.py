@@ -81,7 +81,9 @@ class Runner:
                   else disjoint_windows(r.token_ids, self.prefix_id, length))
             windows += ws
             owner += [i] * len(ws)
-        scored = self._score_windows(windows, progress)
+        scored = self._score_windows(windows, None)
+        if progress:
+            progress(len(requests))  # the bar counts samples, not windows
         parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in requests]
         for i, s in zip(owner, scored, strict=True):
             parts[i].append(s)
