@@ -18,6 +18,7 @@ import torch
 
 def main() -> int:
     import toroidal_bench as tb
+    from toroidal_bench.models.architecture import cache_keyword, output_cache
     from toroidal_bench.tasks.base import LogLikelihood
 
     ok = True
@@ -56,10 +57,10 @@ def main() -> int:
     with torch.inference_mode():
         full = flex.model(ids[:1, :64]).logits[0].float()
         out = flex.model(ids[:1, :48], use_cache=True)
-        cache, steps = out.past_key_values, [out.logits[0, -1].float()]
+        cache, steps = output_cache(out), [out.logits[0, -1].float()]
         for i in range(48, 63):
-            out = flex.model(ids[:1, i : i + 1], past_key_values=cache, use_cache=True)
-            cache, steps = out.past_key_values, steps + [out.logits[0, -1].float()]
+            out = flex.model(ids[:1, i : i + 1], **{cache_keyword(): cache}, use_cache=True)
+            cache, steps = output_cache(out), steps + [out.logits[0, -1].float()]
     err = (full[47:63] - torch.stack(steps)).abs().max().item()  # positions 47..62
     check("alibi flex prefill == incremental decode (bf16)", err < 0.1, f"max |Δlogit| = {err:.3g}")
     return 0 if ok else 1

@@ -6,6 +6,7 @@ import torch
 import toroidal_bench as tb
 from toroidal_bench.attention.alibi import bias, slopes
 from toroidal_bench.errors import SpecError
+from toroidal_bench.models.architecture import cache_keyword, output_cache
 from toroidal_bench.models.loading import load_model, resolve
 
 ARCHS = ["llama-tiny", "qwen2-tiny", "mistral-tiny", "phi-tiny"]
@@ -76,10 +77,10 @@ def test_alibi_prefill_equals_incremental_decoding():
     with torch.no_grad():
         full = runner.model(ids).logits[0]
         out = runner.model(ids[:, :12], use_cache=True)
-        cache, steps = out.past_key_values, [out.logits[0, -1]]
+        cache, steps = output_cache(out), [out.logits[0, -1]]
         for t in range(12, 20):
-            out = runner.model(ids[:, t : t + 1], past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+            out = runner.model(ids[:, t : t + 1], **{cache_keyword(): cache}, use_cache=True)
+            cache = output_cache(out)
             steps.append(out.logits[0, -1])
     assert torch.allclose(full[11:], torch.stack(steps), atol=1e-5)  # positions 11..19
 

@@ -11,6 +11,7 @@ from toroidal_bench.encodings.pi_spiral import phases
 from toroidal_bench.encodings.pi_spiral.rotary import PiSpiralRotary
 from toroidal_bench.errors import SpecError
 from toroidal_bench.models import architecture
+from toroidal_bench.models.architecture import cache_keyword
 from toroidal_bench.models.loading import resolve
 
 ARCHS = ["llama-tiny", "qwen2-tiny", "mistral-tiny", "phi-tiny"]
@@ -34,9 +35,9 @@ def ids(seed=0, n=24, batch=2):
 def decode_logits(model, tokens, prefill: int):
     """Prefill `prefill` tokens, then feed the rest one at a time through the KV cache."""
     cache = DynamicCache(config=model.config)
-    out = [model(tokens[:, :prefill], past_key_values=cache, use_cache=True).logits]
+    out = [model(tokens[:, :prefill], **{cache_keyword(): cache}, use_cache=True).logits]
     for t in range(prefill, tokens.shape[1]):
-        out.append(model(tokens[:, t:t + 1], past_key_values=cache, use_cache=True).logits)
+        out.append(model(tokens[:, t:t + 1], **{cache_keyword(): cache}, use_cache=True).logits)
     return torch.cat(out, dim=1)
 
 
@@ -151,7 +152,7 @@ def test_no_state_leaks_between_calls():
         a = model(x).logits
         model(ids(5, 16))  # another sequence in between
         cache = DynamicCache(config=model.config)
-        model(ids(6, 16), past_key_values=cache, use_cache=True)
+        model(ids(6, 16), **{cache_keyword(): cache}, use_cache=True)
         b = model(x).logits
     assert torch.equal(a, b)
 

@@ -10,6 +10,7 @@ import torch
 import toroidal_bench
 from toroidal_bench.encodings.toroidal import ToroidalHFAttention
 from toroidal_bench.errors import SpecError
+from toroidal_bench.models.architecture import cache_keyword, output_cache
 from toroidal_bench.models.loading import resolve
 from toroidal_bench.models.runner import positions
 
@@ -114,7 +115,7 @@ def test_prefill_equals_cached_decoding(arch):
         out = model(x[:, :6], use_cache=True)
         steps = [out.logits]
         for t in range(6, 14):
-            out = model(x[:, t:t + 1], past_key_values=out.past_key_values, use_cache=True)
+            out = model(x[:, t:t + 1], **{cache_keyword(): output_cache(out)}, use_cache=True)
             steps.append(out.logits)
     assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5, rtol=0)
 

@@ -79,6 +79,7 @@ def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = N
             runner, load_error = _load(spec_text, group[0], opts)
             if runner is not None:
                 meta["attention"][spec_text] = runner.attention
+                load_error = _self_check(runner, spec_text, meta)
             for cell in group:
                 error = _run_cell(cell, runner, load_error, out, meta, reporter)
                 if error:
@@ -137,6 +138,19 @@ def _load(spec_text: str, cell: Cell, opts: RunOptions):
                       max_batch_tokens=opts.max_batch_tokens), None
     except Exception as exc:  # every cell of this model records why it could not run
         return None, _one_line(exc)
+
+
+def _self_check(runner, spec_text: str, meta: dict) -> str | None:
+    """Prefill, cached decoding and padded batching must agree before the model serves a cell; the
+    outcome is kept in the run metadata, and a mismatch fails the model's cells."""
+    from .models.self_check import self_check
+
+    try:
+        check = self_check(runner.model)
+    except Exception as exc:  # an encoding that cannot even run the check cannot run a cell
+        return f"self-check could not run: {_one_line(exc)}"
+    meta["self_check"][spec_text] = check.as_dict()
+    return None if check.passed else check.failure(spec_text)
 
 
 def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict, reporter: Reporter) -> str | None:
@@ -260,6 +274,7 @@ def _run_metadata(opts: RunOptions, previous: dict) -> dict[str, Any]:
         "dtype": opts.dtype or ("bf16" if device.startswith("cuda") else "fp32"),
         "attention_requested": opts.attn,
         "attention": dict(previous.get("attention") or {}),  # backend used, per model spec
+        "self_check": dict(previous.get("self_check") or {}),  # models/self_check.py, per model spec
         "seed": opts.seed,
         "command": opts.command,
         "host": platform.node(),

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..encodings.pi_spiral.attractor import state_bytes as attractor_bytes
+from ..models.architecture import cache_keyword
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def prefill_profile(model: Any, lengths: list[int], batch: int = 1, repeats: int
             cache = DynamicCache(config=model.config)
             _sync(device)
             t0 = time.perf_counter()
-            model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            model(input_ids=ids, **{cache_keyword(): cache}, use_cache=True, logits_to_keep=1)
             _sync(device)
             best = min(best, time.perf_counter() - t0)
             state = cache_bytes(cache) + attractor_bytes(cache)
@@ -107,14 +108,14 @@ def decode_profile(model: Any, prompt: int, new_tokens: int, batch: int = 1) -> 
     device = next(model.parameters()).device
     ids = _tokens(prompt, batch, device)
     cache = DynamicCache(config=model.config)
-    logits = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+    logits = model(input_ids=ids, **{cache_keyword(): cache}, use_cache=True, logits_to_keep=1).logits
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(new_tokens):
         nxt = logits[:, -1:].argmax(-1)
-        logits = model(input_ids=nxt, past_key_values=cache, use_cache=True).logits
+        logits = model(input_ids=nxt, **{cache_keyword(): cache}, use_cache=True).logits
     _sync(device)
     dt = time.perf_counter() - t0
     peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
@@ -143,7 +144,7 @@ def streaming_memory(model: Any, n_tokens: int, window: int | None = None, every
     points = []
     for t in range(n_tokens):
         model(input_ids=ids[:, t:t + 1], position_ids=torch.tensor([[t]], device=device),
-              past_key_values=cache, use_cache=True)
+              **{cache_keyword(): cache}, use_cache=True)
         if (t + 1) % every == 0 or t + 1 == n_tokens:
             points.append(StreamPoint(t + 1, cache_bytes(cache), attractor_bytes(cache), window))
     return points

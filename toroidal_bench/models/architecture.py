@@ -5,6 +5,8 @@ Encodings patch models only through these helpers, so supporting a new architect
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 from ..errors import ModelLoadError
@@ -72,3 +74,28 @@ def set_attention(model: Any, name: str) -> None:
             "combine at most one attention-level encoding per spec",
         )
     model.set_attn_implementation(name)
+
+
+# -- the KV cache argument ------------------------------------------------------------------------
+# transformers 5.24 renamed the cache keyword from `past_key_values` to `cache` (the old name is
+# deprecated, not gone) in model calls, layer calls and outputs. Code that patches layers must read
+# whichever one arrives, or a cached decoding step silently runs without its past.
+
+def layer_cache(kwargs: dict[str, Any]) -> Any:
+    """The KV cache a layer or attention module was called with, under either keyword."""
+    cache = kwargs.get("cache")
+    return cache if cache is not None else kwargs.get("past_key_values")
+
+
+@functools.cache
+def cache_keyword() -> str:
+    """The keyword the installed transformers' model `forward` takes the cache under."""
+    from transformers import LlamaModel
+
+    return "cache" if "cache" in inspect.signature(LlamaModel.forward).parameters else "past_key_values"
+
+
+def output_cache(outputs: Any) -> Any:
+    """The cache a model call returned (`outputs.cache`, formerly `outputs.past_key_values`)."""
+    cache = getattr(outputs, "cache", None)
+    return cache if cache is not None else getattr(outputs, "past_key_values", None)

@@ -99,7 +99,8 @@ def _device(module: torch.nn.Module) -> torch.device:
 def _residual_hook(layer, args, kwargs):
     """h_t ← h_t + γ·(s_t − h_t): hidden states pulled towards their running summary."""
     hidden = _kw_or_arg(args, kwargs, "hidden_states")  # (B, T, d)
-    s = layer.tbench_attractor.summary(hidden, kwargs["position_ids"], kwargs.get("past_key_values"))
+    s = layer.tbench_attractor.summary(hidden, kwargs["position_ids"],
+                                            architecture.layer_cache(kwargs))
     mixed = hidden + layer.tbench_attractor_gate.to(hidden.dtype) * (s - hidden)
     if "hidden_states" in kwargs:
         kwargs["hidden_states"] = mixed
@@ -111,7 +112,8 @@ def _residual_hook(layer, args, kwargs):
 def _kv_hook(attn, args, kwargs):
     hidden = _kw_or_arg(args, kwargs, "hidden_states")  # (B, T, d) after the input norm
     cos, sin = _kw_or_arg(args, kwargs, "position_embeddings", 1)
-    s = attn.tbench_attractor.summary(hidden, kwargs["position_ids"], kwargs.get("past_key_values"))
+    s = attn.tbench_attractor.summary(hidden, kwargs["position_ids"],
+                                            architecture.layer_cache(kwargs))
     kwargs[SLOT_KWARG] = slot_kv(attn, s, cos, sin)
     return args, kwargs
 

@@ -1,10 +1,11 @@
 """Putting toroidal attention into a pretrained HF decoder (Llama, Qwen2, Mistral, Phi).
 
 `ToroidalHFAttention` replaces `layer.self_attn` and accepts the call transformers 5.x makes:
-`(hidden_states, position_embeddings=(cos, sin), attention_mask=None | 4-D, past_key_values=Cache,
-position_ids=..., **kwargs) -> (attn_output, attn_weights)`. Q/K/V and the output projection (`o_proj`,
-Phi: `dense`) are copied from the layer it replaces, weights *and* biases (Qwen2 and Phi have them),
-as are Phi's q/k layer norms when the checkpoint uses them.
+`(hidden_states, position_embeddings=(cos, sin), attention_mask=None | 4-D, cache=Cache,
+position_ids=..., **kwargs) -> (attn_output, attn_weights)` (before 5.24 the cache arrived as
+`past_key_values=`; both are read). Q/K/V and the output projection (`o_proj`, Phi: `dense`) are
+copied from the layer it replaces, weights *and* biases (Qwen2 and Phi have them), as are Phi's q/k
+layer norms when the checkpoint uses them.
 
 Causality is always applied here: transformers passes `attention_mask=None` on SDPA's causal fast path,
 and a 4-D mask otherwise; both end up as the token-level causal rule of masks.py, combined with the
@@ -49,7 +50,8 @@ class ToroidalHFAttention(nn.Module):
         self.core = core.to(device=weight.device, dtype=weight.dtype)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-                attention_mask: torch.Tensor | None = None, past_key_values: Any = None, **kwargs: Any):
+                attention_mask: torch.Tensor | None = None, **kwargs: Any):
+        cache = architecture.layer_cache(kwargs)
         b, n, _ = hidden_states.shape
         shape = (b, n, -1, self.head_dim)
         q = self.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, N, d_k)
@@ -59,12 +61,12 @@ class ToroidalHFAttention(nn.Module):
             q, k = self.q_layernorm(q), self.k_layernorm(k)
         position_ids = kwargs.get("position_ids")
         if position_ids is None:
-            past = past_key_values.get_seq_length(self.layer_idx) if past_key_values is not None else 0
+            past = cache.get_seq_length(self.layer_idx) if cache is not None else 0
             position_ids = torch.arange(past, past + n, device=hidden_states.device)[None]  # (1, N)
         q, k = self.core.encode(q, k, position_ids, position_embeddings)
         v = self.core.permute(v)
-        if past_key_values is not None:
-            k, v = past_key_values.update(k, v, self.layer_idx)  # (B, H_kv, kv_len, d_k)
+        if cache is not None:
+            k, v = cache.update(k, v, self.layer_idx)  # (B, H_kv, kv_len, d_k)
         kv_len = k.shape[2]
         key_valid, token_mask, token_bias = from_hf_mask(attention_mask, n, kv_len)
         g = self.core.geometry(causal=True, q_offset=kv_len - n, key_valid=key_valid, token_mask=token_mask,
