@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 Limit = Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Samples per cell.")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed for sample generation.")]
+Seed = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed for sample generation.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue a run: skip cells already complete in --out.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")]
 Device = Annotated[str | None, typer.Option("--device", help="cuda, cuda:1, cpu (default: cuda if present).")]

@@ -13,6 +13,9 @@ from . import options as o
 from .errors import EXIT_CELLS, EXIT_GATE, handles_errors
 from .output import err_console
 
+#: 16M tokens: beyond any model's reach, and below sizes that would exhaust memory while validating
+MAX_LENGTH = 1 << 24
+
 app = typer.Typer(help="Run tasks or a suite and write results as Parquet.", no_args_is_help=True)
 
 
@@ -21,7 +24,8 @@ app = typer.Typer(help="Run tasks or a suite and write results as Parquet.", no_
 def run_task(
     tasks: Annotated[list[str], typer.Argument(help="Task names (see `tbench list tasks`) or task YAML paths.")],
     model: Annotated[list[str], typer.Option("--model", "-m", help="Model spec; repeat for several.")],
-    length: Annotated[list[int], typer.Option("--length", "-L", help="Context length in tokens; repeatable.")],
+    length: Annotated[list[int], typer.Option("--length", "-L", min=1, max=MAX_LENGTH,
+                                              help="Context length in tokens; repeatable.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results file (.parquet).")],
     limit: o.Limit = None, seed: o.Seed = 0, resume: o.Resume = False, overwrite: o.Overwrite = False,
     device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
@@ -75,8 +79,11 @@ def _overrides(haystack_dir: Path | None, data_dir: Path | None) -> dict[str, An
 
 def _execute(cells, out: Path, args: dict[str, Any], suite: str | None):
     from ..evaluate import RunOptions, run_cells
+    from ..preflight import check_run
     from .progress import RichReporter
 
+    check_run(cells, device=args["device"], dtype=args["dtype"], attn=args["attn"],
+              trust_remote_code=args["trust_remote_code"])
     opts = RunOptions(out=out, resume=args["resume"], overwrite=args["overwrite"], device=args["device"],
                       dtype=args["dtype"], attn=args["attn"], trust_remote_code=args["trust_remote_code"],
                       max_batch_tokens=args["max_batch_tokens"], suite=suite, seed=args["seed"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,16 +88,15 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
     owns_attention = any(e.attention for e in resolved.encodings)
     attn = "sdpa" if owns_attention else HF_NAMES[choice.backend]
     ref = resolved.spec.model
-    args = dict(ref.args)
     if ref.scheme == "random":
-        from .byte_tokenizer import byte_tokenizer
         from .random_models import build_random
 
-        model, tokenizer = build_random(ref.name, args, dtype, attn), byte_tokenizer()
-    elif ref.scheme == "ref":
-        raise UnknownNameError("reference model", ref.name, [])
+        model = build_random(ref.name, dict(ref.args), dtype, attn)
     else:
-        model, tokenizer = _load_pretrained(ref.scheme, ref.name, args, dtype, trust_remote_code, attn)
+        from transformers import AutoModelForCausalLM
+
+        model = _from_pretrained(AutoModelForCausalLM, ref, trust_remote_code, dtype=dtype, attn_implementation=attn)
+    tokenizer = load_tokenizer(resolved, trust_remote_code)
     model_type = architecture.model_type(model)
     for enc in resolved.encodings:
         enc.check(model_type)
@@ -107,36 +105,44 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
     for enc in resolved.encodings:
         enc.apply(model)
     model.eval()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
     return model, tokenizer
 
 
-def _load_pretrained(scheme: str, name: str, args: dict, dtype, trust_remote_code: bool, attn: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(resolved: ResolvedSpec, trust_remote_code: bool = False) -> Any:
+    """The spec's tokenizer, set up for left-padded batches; loads no weights."""
+    ref = resolved.spec.model
+    if ref.scheme == "random":
+        from .byte_tokenizer import byte_tokenizer
 
-    revision = args.get("revision")
-    common = dict(revision=revision, trust_remote_code=trust_remote_code)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    attempts = [True] if offline or scheme == "local" else [True, False]
-    last: Exception | None = None
-    for local_only in attempts:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only, **common)
-            model = AutoModelForCausalLM.from_pretrained(
-                name, local_files_only=local_only, dtype=dtype, attn_implementation=attn, **common)
-            return model, tokenizer
-        except (OSError, ValueError) as exc:
-            last = exc
-            if "trust_remote_code" in str(exc):
-                raise ModelLoadError(f"'{name}' needs custom code from its repository",
-                                     "re-run with --trust-remote-code if you trust it") from None
-    where = "the local HF cache" if offline else "the local HF cache, and the hub is unreachable"
-    raise ModelLoadError(
-        f"cannot load '{name}': not found in {where} ({type(last).__name__})",
-        "download it on a connected machine and pass local:/path/to/model (save_pretrained layout)",
-    )
+        tokenizer = byte_tokenizer()
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = _from_pretrained(AutoTokenizer, ref, trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def _from_pretrained(cls: Any, ref, trust_remote_code: bool, **kwargs: Any) -> Any:
+    """`cls.from_pretrained` from the local cache when the model is there (or offline), else the hub once."""
+    from .hub import is_cached, offline
+
+    if ref.scheme == "ref":
+        raise UnknownNameError("reference model", ref.name, [])
+    revision = dict(ref.args).get("revision")
+    local_only = ref.scheme == "local" or offline() or is_cached(ref.name, revision)
+    try:
+        return cls.from_pretrained(ref.name, local_files_only=local_only, revision=revision,
+                                   trust_remote_code=trust_remote_code, **kwargs)
+    except (OSError, ValueError) as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(f"'{ref.name}' needs custom code from its repository",
+                                 "re-run with --trust-remote-code if you trust it") from None
+        where = "the local HF cache" if local_only else "the local HF cache or the hub"
+        raise ModelLoadError(f"cannot load '{ref.name}' from {where}: {' '.join(str(exc).split())[:200]}",
+                             "download it on a connected machine and pass local:/path/to/model") from None
 
 
 def spec_hash(resolved: ResolvedSpec, model: Any) -> str:
