@@ -108,9 +108,9 @@ def test_unwritable_output_exits_2(tmp_path):
     assert r.exit_code == 2 and "cannot write" in r.output
 
 
-def test_debug_shows_the_traceback(tmp_path):
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path):
     r = cli.invoke(app, ["--debug", "compare", str(tmp_path / "missing.parquet")])
-    assert r.exit_code != 0 and r.exception is not None
+    assert r.exit_code == 2 and "Traceback" in r.output and "ResultsError" in r.output
 
 
 def test_doctor(tmp_path):

@@ -21,6 +21,7 @@ _COLUMNS = {
     "collision": ["encoding", "length", "method", "min_distance", "min_at_delta", "adjacent", "min_far",
                   "p01", "p50", "near_collisions", "max_far_kernel"],
     "spectral": ["encoding", "length", "longest_wavelength", "shortest_wavelength", "octaves", "entropy", "lines"],
+    "toroidal": ["delta", "depth_offset", "period", "distance", "bias"],
     "attention": ["layer", "head", "entropy", "mean_distance", "slot_mass"],
     "profile": ["kind", "length", "seconds", "tokens_per_s", "state_bytes", "peak_bytes", "device"],
     "streaming": ["window", "step", "kv_bytes", "attractor_bytes", "total"],
@@ -39,7 +40,8 @@ def diagnose(
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec for attention maps and profiling.")]
         = "random:llama-tiny",
     analysis: Annotated[list[str], typer.Option(
-        "--analysis", "-a", help="collision, spectral, attention, profile (repeat; default: all).")] = [],  # noqa: B006
+        "--analysis", "-a", help="collision, spectral, toroidal, attention, profile (repeat; default: all).")]
+        = [],  # noqa: B006
     rot_dim: Annotated[int | None, typer.Option(
         help="Rotated dims for collision/spectral (default: the model's); e.g. 128 for Llama/Qwen.")] = None,
     base: Annotated[float | None, typer.Option(help="RoPE base for the ladder (default: the model's).")] = None,
@@ -57,6 +59,8 @@ def diagnose(
         raise UsageError(f"--rot-dim must be an even number ≥ 2, got {rot_dim}")
     result = rep.diagnose(encoding_spec, list(length), model=model, analyses=analyses, compare=compare,
                           rot_dim=rot_dim, base=base, text=text)
+    for note in result.notes:
+        err_console.print(f"[yellow]{note}[/yellow]", highlight=False)
     for section, rows in result.sections.items():
         if section == "streaming":  # every 8th point on screen; all of them in the files
             rows = [r for i, r in enumerate(rows) if i % 8 == 7]
@@ -71,12 +75,14 @@ def diagnose(
 _SHORT = {"min_distance": "min d", "min_at_delta": "at Δ", "adjacent": "d(Δ=1)", "min_far": "min d far",
           "near_collisions": "near", "max_far_kernel": "max K far", "longest_wavelength": "longest λ",
           "shortest_wavelength": "shortest λ", "mean_distance": "mean dist", "tokens_per_s": "tok/s",
-          "state_bytes": "state B", "peak_bytes": "peak B", "attractor_bytes": "attractor B", "kv_bytes": "kv B"}
+          "state_bytes": "state B", "peak_bytes": "peak B", "attractor_bytes": "attractor B", "kv_bytes": "kv B",
+          "depth_offset": "Δ platter", "delta": "Δ token"}
 
 
 def _table(section: str, rows: list[dict]) -> Table:
     cols = [c for c in _COLUMNS.get(section, list(rows[0])) if any(c in r for r in rows)]
-    table = Table(title=section)
+    labels = sorted({r["encoding"] for r in rows if "encoding" in r and "encoding" not in cols})
+    table = Table(title=f"{section}: {', '.join(labels)}" if labels else section)
     for c in cols:
         left = c in ("encoding", "method", "kind", "device")
         table.add_column(_SHORT.get(c, c), justify="left" if left else "right", overflow="fold")

@@ -15,6 +15,7 @@ import torch
 
 from ..attention.registration import register_attention
 from ..encodings.pi_spiral.inject import SLOT_KWARG, eager_weights
+from ..encodings.toroidal import ToroidalHFAttention
 
 CAPTURE = "tbench_capture"
 
@@ -48,11 +49,30 @@ def attention_maps(model: Any, input_ids: torch.Tensor) -> list[np.ndarray]:
 
     previous = model.config._attn_implementation
     model.set_attn_implementation(register_attention(CAPTURE, capture))
+    toroidal = [m for m in model.modules() if isinstance(m, ToroidalHFAttention)]
+    for module in toroidal:
+        module.core.attend = _recording_attend(module.core.attend, captured, module.core.depth)
     try:
         model(input_ids=input_ids[:1].to(next(model.parameters()).device), use_cache=False)
     finally:
         model.set_attn_implementation(previous)
+        for module in toroidal:
+            del module.core.attend  # back to the class's method
     return captured
+
+
+def _recording_attend(attend, captured: list, depth: int):
+    """Toroidal layers compute their own attention over sub-tokens: record its weights at token level
+    (each query token's platters averaged, each key token's platters summed), so rows sum to 1."""
+
+    def recording(q, k, v, g, return_weights=False, backend=None):
+        out, weights = attend(q, k, v, g, return_weights=True, backend=backend)
+        w = weights[0].float()  # (H, Nq·D, Nk·D)
+        h, nq, nk = w.shape[0], w.shape[1] // depth, w.shape[2] // depth
+        captured.append(w.view(h, nq, depth, nk, depth).sum(-1).mean(2).cpu().numpy())  # (H, Nq, Nk)
+        return out, weights if return_weights else None
+
+    return recording
 
 
 def head_stats(maps: list[np.ndarray]) -> list[HeadStats]:

@@ -73,6 +73,9 @@ def from_spec(text: str, rot_dim: int, base: float) -> Geometry:
     geometry = Geometry("rope", n_pairs, rope)
     for ref in spec.encodings:
         enc = resolve_encoding(ref)
+        if ref.name == "toroidal":
+            raise UsageError("toroidal is a distance bias over platters, not a rotary: the collision and "
+                             "spectral analyses do not apply", "see the 'toroidal' analysis (its bias table)")
         if ref.name == "alibi":
             raise UsageError("alibi has no rotary: the collision and spectral analyses do not apply",
                              "diagnose a rotary encoding (rope, pi-spiral, hybrid)")

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UsageError
 from . import collision, geometry, spectral
 
-ANALYSES = ("collision", "spectral", "attention", "profile")
+ANALYSES = ("collision", "spectral", "toroidal", "attention", "profile")
 SCHEMA_VERSION = 1
 
 
@@ -33,12 +33,15 @@ class Report:
     sections: dict[str, list[dict]] = field(default_factory=dict)
     #: arrays for the figures, not written to the tables: name → payload
     curves: dict[str, Any] = field(default_factory=dict)
+    #: what was not analysed and why, one line each (shown by the CLI, kept in diagnose.json)
+    notes: list[str] = field(default_factory=list)
 
     def long_rows(self) -> list[dict]:
         rows = []
         for section, items in self.sections.items():
             for item in items:
-                keys = {k: item[k] for k in ("encoding", "length", "layer", "head", "kind", "step", "window")
+                keys = {k: item[k] for k in ("encoding", "length", "layer", "head", "kind", "step", "window",
+                                             "delta", "depth_offset")
                         if k in item}
                 for metric, value in item.items():
                     if metric in keys or not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -60,7 +63,9 @@ def diagnose(encoding: str, lengths: list[int], model: str = "random:llama-tiny"
     if not lengths or any(n < 2 for n in lengths):
         raise UsageError("every --length must be ≥ 2")
     runner = None
-    needs_model = {"attention", "profile"} & set(analyses) or rot_dim is None or base is None
+    toroidal = _toroidal_encodings(encoding)
+    needs_model = ({"attention", "profile"} & set(analyses) or rot_dim is None or base is None
+                   or (toroidal and "toroidal" in analyses))
     if needs_model:
         import toroidal_bench as tb
 
@@ -71,8 +76,16 @@ def diagnose(encoding: str, lengths: list[int], model: str = "random:llama-tiny"
         rot_dim = rot_dim or architecture.rotary_dim(runner.model)
         base = base or float(runner.model.config.rope_parameters.get("rope_theta", 10000.0))
     report = Report(encoding, model, list(lengths), int(rot_dim), float(base))
-    if "collision" in analyses or "spectral" in analyses:
+    if toroidal and ({"collision", "spectral"} & set(analyses)):
+        report.notes.append("collision, spectral: not run — toroidal attention is a distance bias over "
+                            "platters, not a rotary encoding (see the toroidal table)")
+    elif "collision" in analyses or "spectral" in analyses:
         _pe_analyses(report, analyses, compare)
+    if "toroidal" in analyses:
+        if toroidal:
+            _toroidal(report, toroidal, runner)
+        elif tuple(analyses) != ANALYSES:  # asked for by name
+            report.notes.append("toroidal: not run — the spec has no toroidal encoding")
     if "attention" in analyses:
         _attention(report, runner, text)
     if "profile" in analyses:
@@ -104,6 +117,27 @@ def _pe_analyses(report: Report, analyses, compare: bool) -> None:
                 report.sections.setdefault("spectral", []).append(stats.row())
                 report.curves.setdefault("spectrum", {})[(g.label, n)] = (f, p)
         report.curves.setdefault("kernel", {})[g.label] = collision.kernel_curve(g, min(top, 1 << 16))
+
+
+def _toroidal_encodings(encoding: str) -> list:
+    from ..encodings import resolve_encoding
+    from ..specs import parse_spec
+
+    text = encoding.strip().lstrip("+")
+    if not text or text == "rope" or text.startswith("public-single"):
+        return []
+    return [resolve_encoding(ref) for ref in parse_spec("random:x+" + text).encodings if ref.name == "toroidal"]
+
+
+def _toroidal(report: Report, encodings: list, runner) -> None:
+    from . import toroidal_bias
+
+    default_period = int(runner.model.config.max_position_embeddings)
+    rows = []
+    for enc in encodings:
+        rows += toroidal_bias.bias_rows(enc.canonical(), enc.depth, enc.lambda_, enc.period or default_period,
+                                        max(report.lengths))
+    report.sections["toroidal"] = rows
 
 
 def _attention(report: Report, runner, text: str | None) -> None:
@@ -147,7 +181,7 @@ def write(report: Report, out: str | Path, figures: bool = True) -> list[Path]:
     except OSError as exc:
         raise UsageError(f"cannot create output directory '{out}': {exc.strerror}") from None
     meta = {"schema_version": SCHEMA_VERSION, "encoding": report.encoding, "model": report.model,
-            "lengths": report.lengths, "rot_dim": report.rot_dim, "base": report.base}
+            "lengths": report.lengths, "rot_dim": report.rot_dim, "base": report.base, "notes": report.notes}
     sections = {k: [{kk: _clean(vv) for kk, vv in r.items()} for r in v] for k, v in report.sections.items()}
     paths = [out / "diagnose.json", out / "diagnose.parquet"]
     paths[0].write_text(json.dumps({**meta, "sections": sections}, indent=1))
