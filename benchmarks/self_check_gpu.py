@@ -1,6 +1,6 @@
 """The model self-check on the GPU in bf16: healthy encodings pass, a lost KV cache fails, and what it costs.
 
-    python benchmarks/self_check_gpu.py
+    PYTHONPATH=. python benchmarks/self_check_gpu.py
 
 Prints, per spec, the relative differences of cached decoding and of a padded batch against a full
 forward pass, the tolerance, and the check's wall time (first call, which compiles any flex kernels,
@@ -53,7 +53,7 @@ def main() -> None:
     finally:
         architecture.layer_cache = real
 
-    from benchmarks.common import qwen2_05b
+    from common import qwen2_05b
 
     model = qwen2_05b()
     self_check(model)
