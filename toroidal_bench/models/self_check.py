@@ -20,16 +20,18 @@ from . import architecture
 
 LENGTH = 24
 PREFILL = 16
-#: largest difference tolerated, relative to the spread of the reference logits; in float32 a correct
-#: model agrees to ~1e-6, a lost cache differs by 1e-1 and more (measured on the random models)
-TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 8e-2, torch.float16: 2e-2}
+#: largest mean |Δlogit| tolerated, relative to the spread of the reference logits. Means, not maxima:
+#: bf16 kernels differ by rounding in a few logits, a lost cache shifts every logit of every step.
+#: Measured (benchmarks/self_check_gpu.py, docs/encodings.md): correct models ≤ 1e-6 in fp32 and
+#: ≤ 5e-3 in bf16; a lost cache ≥ 2e-2.
+TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-2, torch.float16: 1e-2}
 
 
 @dataclass(frozen=True)
 class SelfCheck:
     passed: bool
-    decode_diff: float  # max |Δlogit| between full prefill and cached decoding, ÷ logit spread
-    batch_diff: float  # max |Δlogit| between a padded batch and the rows alone, ÷ logit spread
+    decode_diff: float  # mean |Δlogit| between full prefill and cached decoding steps, ÷ logit spread
+    batch_diff: float  # mean |Δlogit| between a padded batch and the rows alone, ÷ logit spread
     tolerance: float
     seconds: float
 
@@ -69,7 +71,7 @@ def self_check(model: Any, seed: int = 0) -> SelfCheck:
     for t in range(PREFILL, LENGTH):
         steps.append(model(input_ids=ids[:, t:t + 1], use_cache=True, **{kw: cache}).logits)
     decoded = torch.cat(steps, dim=1).float()
-    decode_diff = float((decoded - full).abs().max()) / scale
+    decode_diff = float((decoded - full)[:, PREFILL:].abs().mean()) / scale  # the steps after the prefill
 
     short = LENGTH - 5  # row 1 left-padded by 5 tokens
     mask = torch.ones_like(ids)
@@ -79,8 +81,8 @@ def self_check(model: Any, seed: int = 0) -> SelfCheck:
     padded_ids[1, LENGTH - short:] = ids[1, -short:]
     batch = model(input_ids=padded_ids, attention_mask=mask, position_ids=positions(mask), use_cache=False)
     alone = model(input_ids=ids[1:, -short:], use_cache=False).logits.float()
-    batch_diff = max(float((batch.logits[0].float() - full[0]).abs().max()),
-                     float((batch.logits[1, -short:].float() - alone[0]).abs().max())) / scale
+    batch_diff = max(float((batch.logits[0].float() - full[0]).abs().mean()),
+                     float((batch.logits[1, -short:].float() - alone[0]).abs().mean())) / scale
 
     tol = TOLERANCE.get(dtype, 1e-3)
     return SelfCheck(decode_diff <= tol and batch_diff <= tol, decode_diff, batch_diff, tol,
