@@ -20,6 +20,7 @@ from .base import Encoding
 @dataclass(frozen=True)
 class Alibi(Encoding):
     attention = "tbench_alibi"
+    replaces = frozenset({"attention", "no-rotary"})
     backends = ("flex", "sdpa", "eager")
 
     def apply(self, model: Any) -> None:
