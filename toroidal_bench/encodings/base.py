@@ -93,6 +93,11 @@ class Encoding:
         """Decoder layers this encoding patches, or None for every layer."""
         return getattr(self, "layers", None)
 
+    def context_limit(self, positions: int) -> int | None:
+        """Longest context once this encoding applies to a model good for `positions` tokens; None
+        for no limit. Most encodings keep the model's own; context extensions stretch it."""
+        return positions
+
     # -- behaviour ------------------------------------------------------------------------------
     def check(self, model_type: str) -> None:
         if model_type not in self.architectures:

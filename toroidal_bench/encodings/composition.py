@@ -50,13 +50,15 @@ def _conflict(first: Encoding, second: Encoding) -> str | None:
     if first.name == second.name:
         return "the second would override the first"
     if "attention" in a and "attention" in b:
-        return "both replace the attention computation"
-    if ("no-rotary" in a and b & _ROTARY_CHANGES) or ("no-rotary" in b and a & _ROTARY_CHANGES):
-        return "one switches the rotary embedding off, the other changes it"
+        return "two encodings both replace the attention computation"
+    if "no-rotary" in a and b & _ROTARY_CHANGES:
+        return f"'{first.name}' already replaced the rotary embedding (it switches it off)"
+    if "no-rotary" in b and a & _ROTARY_CHANGES:
+        return f"'{second.name}' would switch off the rotary embedding that '{first.name}' sets"
     if "rope-scaling" in a and "rope-scaling" in b:
-        return "both set the RoPE scaling; use one"
+        return "both set the RoPE scaling"
     if "rotary" in a and "rotary" in b:
-        return "both install a rotary embedding of their own"
+        return f"'{first.name}' already replaced the rotary embedding"
     if "rotary" in a and "rope-scaling" in b:
         return _ORDER
     if "rope-scaling" in a and "rotary" in b:

@@ -55,6 +55,11 @@ class _Factor(Encoding):
         check_range("original_max_position_embeddings", getattr(self, "original_max_position_embeddings", None),
                     1, MAX_POSITIONS, self.name)
 
+    def context_limit(self, positions: int) -> int | None:
+        # a factor s stretches the trained length L0 (given, or the model's own) s-fold
+        original = getattr(self, "original_max_position_embeddings", None) or positions
+        return int(original * self.factor)
+
 
 @register_encoding("linear")
 @dataclass(frozen=True)
@@ -115,6 +120,9 @@ class Yarn(_Factor):
 @dataclass(frozen=True)
 class NoPE(Encoding):
     replaces = frozenset({"no-rotary"})
+
+    def context_limit(self, positions: int) -> int | None:
+        return None  # no positional signal, so no position the model was not built for
 
     def apply(self, model: Any) -> None:
         from ..models import architecture
