@@ -172,7 +172,7 @@ def load_task_file(path: Path) -> TaskDef:
         raise UsageError(f"task file {path} must be a mapping with at least 'family:'")
     unknown = set(data) - {"name", "family", "description", "params"}
     if unknown:
-        raise UsageError(f"task file {path} has unknown keys: {', '.join(sorted(unknown))}",
+        raise UsageError(f"task file {path} has unknown keys: {', '.join(sorted(map(str, unknown)))}",
                          "allowed: name, family, description, params")
     params = data.get("params") or {}
     if not isinstance(params, dict):
