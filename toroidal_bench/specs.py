@@ -151,6 +151,7 @@ def _split_top(text: str, sep: str, whole: str) -> list[str]:
 
 def parse_value(raw: str, where: str = "") -> Value:
     """One argument value: bool, int, float, inclusive range a..b, list a|b, or a bare string."""
+    where = where if len(where) <= 80 else where[:77] + "..."  # errors quote it on one short line
     if not raw:
         raise SpecError(f"empty value in '{where}'")
     if "|" in raw:
