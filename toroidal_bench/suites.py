@@ -102,6 +102,9 @@ def load_suite(name_or_path: str) -> Suite:
                   lengths=tuple(check_lengths(data["lengths"], where)),
                   limit=check_limit(data.get("limit"), where), seed=check_seed(data.get("seed", 0), where),
                   gates=parse_gates(gates, where), params=params)
+    for task in suite.tasks:
+        definition = get_task(task)
+        check_params(definition.family, {**definition.params, **suite.params}, f"task '{task}' in {where}")
     check_gates(suite, where)
     return suite
 
