@@ -67,8 +67,8 @@ def _parse_gate(item: Any, what: str) -> Gate:
     if "task" not in item or "metric" not in item:
         raise UsageError(f"{what} needs 'task' and 'metric'")
     for key in ("task", "metric", "model", "baseline"):
-        if key in item and not (isinstance(item[key], str) and item[key].strip()):
-            raise UsageError(f"{what}: {key} must be a non-empty string, got {item[key]!r}")
+        if key in item and not (isinstance(item[key], str) and item[key].strip() and item[key].isprintable()):
+            raise UsageError(f"{what}: {key} must be a non-empty one-line string, got {item[key]!r}")
     absolute = "op" in item or "value" in item
     if absolute == ("max_drop" in item):
         raise UsageError(f"{what} needs either op+value or max_drop (not both)")

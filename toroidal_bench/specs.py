@@ -76,6 +76,8 @@ def parse_spec(text: str) -> Spec:
     """Parse a spec string. Encoding arguments are parsed, not validated (see encodings.resolve)."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty model spec", "write e.g. 'random:llama-tiny+rope' or 'hf:Qwen/Qwen2.5-0.5B'")
+    if not text.isprintable():
+        raise SpecError(f"model spec {text[:60]!r} contains a control character")
     if len(text) > MAX_SPEC_CHARS:
         raise SpecError(f"model spec of {len(text)} characters is too long", f"at most {MAX_SPEC_CHARS}")
     parts = _split_top(text.strip(), "+", text)

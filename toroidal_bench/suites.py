@@ -96,12 +96,14 @@ def load_suite(name_or_path: str) -> Suite:
         if not isinstance(value, kind):
             raise UsageError(f"'{key}' in {where} must be a {_KIND_NAMES[kind]}")
     for key in ("models", "tasks"):
-        if not all(isinstance(x, str) for x in data[key]):
-            raise UsageError(f"'{key}' in {where} must be a list of strings")
+        if not all(isinstance(x, str) and x.isprintable() for x in data[key]):
+            raise UsageError(f"'{key}' in {where} must be a list of one-line strings")
     suite = Suite(name=name, description=description, models=tuple(data["models"]), tasks=tuple(data["tasks"]),
                   lengths=tuple(check_lengths(data["lengths"], where)),
                   limit=check_limit(data.get("limit"), where), seed=check_seed(data.get("seed", 0), where),
                   gates=parse_gates(gates, where), params=params)
+    _distinct([resolve(m) for m in suite.models], "model spec", lambda s: s.canonical())
+    _distinct(list(suite.tasks), "task", str)
     for task in suite.tasks:
         definition = get_task(task)
         check_params(definition.family, {**definition.params, **suite.params}, f"task '{task}' in {where}")

@@ -70,7 +70,8 @@ def read_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        raise UsageError(f"malformed YAML in {path}{where}: {getattr(exc, 'problem', exc)}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # PyYAML's can span lines
+        raise UsageError(f"malformed YAML in {path}{where}: {problem}") from None
     except RecursionError:
         raise UsageError(f"malformed YAML in {path}: nested too deeply") from None
 
@@ -126,11 +127,11 @@ def check_params(family: str, params: dict[str, Any], where: str) -> None:
         if key not in table:
             close = did_you_mean(str(key), table)
             hint = f"did you mean '{close}'? " if close else ""
-            raise UsageError(f"task family '{family}' has no parameter '{key}' ({where})",
+            raise UsageError(f"task family '{family}' has no parameter {key!r} ({where})",
                              f"{hint}valid: {', '.join(sorted(table))}")
         problem = _kind_problem(value, table[key])
         if problem:
-            raise UsageError(f"parameter '{key}' of '{family}' must be {problem}, got {value!r} ({where})")
+            raise UsageError(f"parameter {key!r} of '{family}' must be {problem}, got {value!r} ({where})")
 
 
 def _is_int(v: Any) -> bool:
@@ -180,6 +181,8 @@ def load_task_file(path: Path) -> TaskDef:
     for key in ("name", "family", "description"):
         if key in data and not isinstance(data[key], str):
             raise UsageError(f"'{key}' in {path} must be a string")
+    if not data["family"].isprintable():
+        raise UsageError(f"'family' in {path} must be a family name, got {data['family']!r}")
     check_params(data["family"], params, str(path))
     return TaskDef(str(data.get("name", path.stem)), data["family"], str(data.get("description", "")),
                    params, str(path))
