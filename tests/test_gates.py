@@ -64,7 +64,7 @@ def test_relative_gate_against_a_baseline(tmp_path):
     ({"task": "t", "metric": "a", "max_drop": -0.1}, "max_drop must be a finite number ≥ 0"),
     ({"task": "t", "metric": "a", "op": ">=", "value": 1, "context_length": "abc"}, "context_length must be"),
     ({"task": "t", "metric": "a", "op": ">=", "value": 1, "context_length": 256.5}, "context_length must be"),
-    ({"task": 3, "metric": "a", "op": ">=", "value": 1}, "task must be a non-empty string"),
+    ({"task": 3, "metric": "a", "op": ">=", "value": 1}, "task must be a non-empty one-line string"),
     ({"task": "t", "metric": "a", "op": ">=", "value": 1, "baseline": ["x"]}, "baseline must be"),
     ({"task": "t", "metric": "a", 1: 2, "op": ">=", "value": 1}, "unknown keys: 1"),
 ])
