@@ -56,10 +56,26 @@ def test_relative_gate_against_a_baseline(tmp_path):
     ({"task": "t", "metric": "a"}, "either op\\+value or max_drop"),
     ({"task": "t", "metric": "a", "op": ">=", "value": 1, "max_drop": 0.1}, "either op\\+value or max_drop"),
     ({"task": "t", "metric": "a", "max_drop": 0.1, "typo": 1}, "unknown keys: typo"),
+    ({"task": "t", "metric": "a", "op": ">=", "value": "abc"}, "value must be a finite number"),
+    ({"task": "t", "metric": "a", "op": ">=", "value": True}, "value must be a finite number"),
+    ({"task": "t", "metric": "a", "op": ">=", "value": float("nan")}, "value must be a finite number"),
+    ({"task": "t", "metric": "a", "op": ">=", "value": float("inf")}, "value must be a finite number"),
+    ({"task": "t", "metric": "a", "op": [">="], "value": 1}, "op must be one of"),
+    ({"task": "t", "metric": "a", "max_drop": -0.1}, "max_drop must be a finite number ≥ 0"),
+    ({"task": "t", "metric": "a", "op": ">=", "value": 1, "context_length": "abc"}, "context_length must be"),
+    ({"task": "t", "metric": "a", "op": ">=", "value": 1, "context_length": 256.5}, "context_length must be"),
+    ({"task": 3, "metric": "a", "op": ">=", "value": 1}, "task must be a non-empty one-line string"),
+    ({"task": "t", "metric": "a", "op": ">=", "value": 1, "baseline": ["x"]}, "baseline must be"),
+    ({"task": "t", "metric": "a", 1: 2, "op": ">=", "value": 1}, "unknown keys: 1"),
 ])
 def test_malformed_gates_are_usage_errors(bad, msg):
     with pytest.raises(UsageError, match=msg):
         parse_gates([bad], "suite.yaml")
+
+
+def test_gates_must_be_a_list():
+    with pytest.raises(UsageError, match="must be a list"):
+        parse_gates(5, "suite.yaml")
 
 
 def test_no_gates_is_an_error_not_a_pass(tmp_path):

@@ -37,6 +37,12 @@ def test_lists_and_strings_with_colons():
     ("random:llama-tiny+Yarn", "bad encoding name 'Yarn'"),
     ("random:llama-tiny+rope(x=a b)", "bad value 'a b'"),
     ("random:llama-tiny+rope(layers=3..1)", "empty range '3..1'"),
+    ("random:llama-tiny+yarn(factor=1e999)", "out of range"),
+    ("random:llama-tiny(seed=99999999999999999999)", "out of range"),
+    ("random:llama-tiny(seed=" + "9" * 5000 + ")", "too long"),
+    ("random:llama-tiny+toroidal(layers=0..99999999)", "holds 100000000 values"),
+    ("random:llama-tiny+toroidal(layers=0..9223372036854775808)", "out of range"),
+    ("random:llama-tiny+toroidal(layers=" + "0|" * 1100 + "0)", "list of 1101 values"),
 ])
 def test_malformed_specs_name_the_bad_token(bad, token):
     with pytest.raises(SpecError) as info:
@@ -98,3 +104,54 @@ def test_parsing_is_total(text):
         parse_spec(text)
     except SpecError:
         pass  # any failure must be the one-line SpecError, never another exception
+
+
+@pytest.mark.parametrize("bad, token", [
+    ("random:llama-tiny+linear(factor=4097)", "factor must lie in"),
+    ("random:llama-tiny+ntk(factor=0.5)", "factor must be ≥ 1"),
+    ("random:llama-tiny+yarn(factor=2,original_max_position_embeddings=0)", "original_max_position_embeddings"),
+    ("random:llama-tiny+toroidal(lambda=1e6)", "lambda must lie in"),
+    ("random:llama-tiny+toroidal(depth=100000)", "depth must lie in"),
+    ("random:llama-tiny+toroidal(window=99999999999)", "window must lie in"),
+    ("random:llama-tiny+toroidal(layers=5000)", "layers must lie in"),
+    ("random:llama-tiny+toroidal(depth=true)", "expected an integer"),
+    ("random:llama-tiny+attractor(alpha=exp:1e999)", "bad alpha"),
+    ("random:llama-tiny+pi-spiral(const=prng,seed=-1)", "seed must lie in"),
+    ("random:llama-tiny(layers=1000000000)", "layers=1000000000 must be an integer in [1, 128]"),
+    ("random:llama-tiny(layers=0)", "must be an integer in"),
+    ("random:llama-tiny(max_position_embeddings=99999999999)", "must be an integer in"),
+    ("random:llama-tiny(seed=1.5)", "must be an integer in"),
+])
+def test_arguments_are_checked_by_type_and_range(bad, token):
+    with pytest.raises(SpecError) as info:
+        resolve(bad)
+    assert token in info.value.line()
+
+
+@pytest.mark.parametrize("bad, token", [
+    ("alibi+toroidal", "both replace the attention"),
+    ("toroidal+attractor(inject=kv)", "both replace the attention"),
+    ("alibi+yarn(factor=2)", "'alibi' already replaced the rotary"),
+    ("yarn(factor=2)+nope", "'nope' would switch off"),
+    ("alibi+nope", "'alibi' already replaced the rotary"),
+    ("linear(factor=2)+yarn(factor=2)", "both set the RoPE scaling"),
+    ("yarn(factor=2)+yarn(factor=4)", "the second would override the first"),
+    ("pi-spiral+hybrid", "'pi-spiral' already replaced the rotary"),
+    ("hybrid+yarn(factor=2)", "write 'yarn' before 'hybrid'"),
+    ("yarn(factor=2)+pi-spiral", "discards the scaled frequencies"),
+    ("dynamic-ntk(factor=2)+hybrid", "fixed RoPE frequencies"),
+    ("toroidal(layers=0|1)+pi-spiral(layers=1)", "layer 1"),
+])
+def test_encodings_that_cannot_compose_are_refused(bad, token):
+    with pytest.raises(SpecError) as info:
+        resolve(f"random:llama-tiny+{bad}")
+    assert token in info.value.line()
+
+
+@pytest.mark.parametrize("good", [
+    "rope+alibi", "yarn(factor=4)+toroidal", "linear(factor=2)+attractor", "yarn(factor=2)+hybrid",
+    "ntk(factor=2)+pi-spiral(layers=0)", "pi-spiral+toroidal", "nope+toroidal", "toroidal+attractor(inject=residual)",
+    "alibi+attractor(inject=residual)", "toroidal(layers=0)+pi-spiral(layers=1)",
+])
+def test_encodings_that_compose_resolve(good):
+    assert resolve(f"random:llama-tiny+{good}").encodings

@@ -51,32 +51,50 @@ class Verdict:
 
 
 def parse_gates(items: list[Any], where: str) -> tuple[Gate, ...]:
-    gates = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise UsageError(f"gate {i + 1} in {where} must be a mapping")
-        unknown = set(item) - _KEYS
-        if unknown:
-            raise UsageError(f"gate {i + 1} in {where} has unknown keys: {', '.join(sorted(unknown))}",
-                             f"allowed: {', '.join(sorted(_KEYS))}")
-        if "task" not in item or "metric" not in item:
-            raise UsageError(f"gate {i + 1} in {where} needs 'task' and 'metric'")
-        absolute = "op" in item or "value" in item
-        if absolute == ("max_drop" in item):
-            raise UsageError(f"gate {i + 1} in {where} needs either op+value or max_drop (not both)")
-        if absolute and (item.get("op") not in OPS or not isinstance(item.get("value"), (int, float))):
-            raise UsageError(f"gate {i + 1} in {where}: op must be one of {' '.join(OPS)} and value a number")
-        if "max_drop" in item and not isinstance(item["max_drop"], (int, float)):
-            raise UsageError(f"gate {i + 1} in {where}: max_drop must be a number")
-        gates.append(Gate(
-            task=str(item["task"]), metric=str(item["metric"]),
-            context_length=int(item["context_length"]) if item.get("context_length") is not None else None,
-            model=item.get("model"), op=item.get("op"),
-            value=float(item["value"]) if absolute else None,
-            max_drop=float(item["max_drop"]) if "max_drop" in item else None,
-            baseline=item.get("baseline"),
-        ))
-    return tuple(gates)
+    """Gates from suite YAML, every value checked by type (never coerced)."""
+    if not isinstance(items, list):
+        raise UsageError(f"'gates' in {where} must be a list")
+    return tuple(_parse_gate(item, f"gate {i} in {where}") for i, item in enumerate(items, 1))
+
+
+def _parse_gate(item: Any, what: str) -> Gate:
+    if not isinstance(item, dict):
+        raise UsageError(f"{what} must be a mapping")
+    unknown = set(item) - _KEYS
+    if unknown:
+        raise UsageError(f"{what} has unknown keys: {', '.join(sorted(map(str, unknown)))}",
+                         f"allowed: {', '.join(sorted(_KEYS))}")
+    if "task" not in item or "metric" not in item:
+        raise UsageError(f"{what} needs 'task' and 'metric'")
+    for key in ("task", "metric", "model", "baseline"):
+        if key in item and not (isinstance(item[key], str) and item[key].strip() and item[key].isprintable()):
+            raise UsageError(f"{what}: {key} must be a non-empty one-line string, got {item[key]!r}")
+    absolute = "op" in item or "value" in item
+    if absolute == ("max_drop" in item):
+        raise UsageError(f"{what} needs either op+value or max_drop (not both)")
+    if absolute and not (isinstance(item.get("op"), str) and item["op"] in OPS):
+        raise UsageError(f"{what}: op must be one of {' '.join(OPS)}, got {item.get('op')!r}")
+    if absolute and not _finite(item.get("value")):
+        raise UsageError(f"{what}: value must be a finite number, got {item.get('value')!r}")
+    if "max_drop" in item and not (_finite(item["max_drop"]) and item["max_drop"] >= 0):
+        raise UsageError(f"{what}: max_drop must be a finite number ≥ 0, got {item['max_drop']!r}")
+    length = item.get("context_length")
+    if length is not None and not (_is_int(length) and length > 0):
+        raise UsageError(f"{what}: context_length must be a whole number of tokens, got {length!r}")
+    return Gate(task=item["task"], metric=item["metric"], context_length=length, model=item.get("model"),
+                op=item.get("op"), value=float(item["value"]) if absolute else None,
+                max_drop=float(item["max_drop"]) if "max_drop" in item else None, baseline=item.get("baseline"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    """A real number: not a bool, not NaN or infinite (a NaN threshold fails every comparison)."""
+    if _is_int(value):
+        return abs(value) < 2**63
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _select(df: pd.DataFrame, gate: Gate) -> pd.DataFrame:

@@ -3,7 +3,9 @@
 Schemes: `hf:` (hub id, the default), `local:` (a directory), `ref:` (bundled reference models),
 `random:` (seeded random-init configs). Values: int, float, bool (`true`/`false`), strings,
 inclusive integer ranges `0..3`, and lists `a|b`. Parsing is total: every bad string raises a
-SpecError that names the offending token.
+SpecError that names the offending token. Parsing is also bounded: integers fit in 64 bits, floats
+are finite, a range or list holds at most `MAX_ITEMS` values and a spec at most `MAX_SPEC_CHARS`
+characters, so no string can make the parser allocate more than a few kilobytes.
 
 The canonical form (`Spec.canonical()`) writes the scheme explicitly, keeps encodings in order (they
 compose left to right), drops arguments equal to their defaults and sorts the rest by key; it is the
@@ -12,6 +14,7 @@ compose left to right), drops arguments equal to their defaults and sorts the re
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +31,12 @@ _ATOM = re.compile(r"^[A-Za-z0-9_.:/\-]+$")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
 _RANGE = re.compile(r"^([+-]?\d+)\.\.([+-]?\d+)$")
+
+#: values in one range or list: far more layers or heads than any model has
+MAX_ITEMS = 1024
+MAX_SPEC_CHARS = 4096
+#: integer arguments end up in int64 columns and seeds
+INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,10 @@ def parse_spec(text: str) -> Spec:
     """Parse a spec string. Encoding arguments are parsed, not validated (see encodings.resolve)."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty model spec", "write e.g. 'random:llama-tiny+rope' or 'hf:Qwen/Qwen2.5-0.5B'")
+    if not text.isprintable():
+        raise SpecError(f"model spec {text[:60]!r} contains a control character")
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"model spec of {len(text)} characters is too long", f"at most {MAX_SPEC_CHARS}")
     parts = _split_top(text.strip(), "+", text)
     model = _parse_model(parts[0], text)
     encodings = tuple(_parse_encoding(p, text) for p in parts[1:])
@@ -140,25 +153,41 @@ def _split_top(text: str, sep: str, whole: str) -> list[str]:
 
 def parse_value(raw: str, where: str = "") -> Value:
     """One argument value: bool, int, float, inclusive range a..b, list a|b, or a bare string."""
+    where = where if len(where) <= 80 else where[:77] + "..."  # errors quote it on one short line
     if not raw:
         raise SpecError(f"empty value in '{where}'")
     if "|" in raw:
-        return tuple(parse_value(v, where) for v in raw.split("|"))
+        items = raw.split("|")
+        if len(items) > MAX_ITEMS:
+            raise SpecError(f"list of {len(items)} values in '{where}' is too long", f"at most {MAX_ITEMS}")
+        return tuple(parse_value(v, where) for v in items)
     if m := _RANGE.match(raw):
-        lo, hi = int(m.group(1)), int(m.group(2))
+        lo, hi = _int(m.group(1), where), _int(m.group(2), where)
         if hi < lo:
             raise SpecError(f"empty range '{raw}' in '{where}'", "ranges are inclusive: write lo..hi with lo ≤ hi")
+        if hi - lo + 1 > MAX_ITEMS:
+            raise SpecError(f"range '{raw}' in '{where}' holds {hi - lo + 1} values", f"at most {MAX_ITEMS}")
         return tuple(range(lo, hi + 1))
     low = raw.lower()
     if low in ("true", "false"):
         return low == "true"
     if _INT.match(raw):
-        return int(raw)
+        return _int(raw, where)
     if _FLOAT.match(raw):
-        return float(raw)
+        number = float(raw)
+        if not math.isfinite(number):
+            raise SpecError(f"number '{raw}' in '{where}' is out of range", "values must be finite")
+        return number
     if not _ATOM.match(raw):
         raise SpecError(f"bad value '{raw}' in '{where}'", "values use letters, digits and _ . : / -")
     return raw
+
+
+def _int(raw: str, where: str) -> int:
+    # the digit count is checked first: int() of thousands of digits is slow, then refused by Python
+    if len(raw.lstrip("+-")) > 19 or not INT64[0] <= int(raw) <= INT64[1]:
+        raise SpecError(f"integer '{raw}' in '{where}' is out of range", "integers must fit in 64 bits")
+    return int(raw)
 
 
 def format_value(value: Value) -> str:

@@ -20,6 +20,10 @@ from .base import Encoding
 @dataclass(frozen=True)
 class Alibi(Encoding):
     attention = "tbench_alibi"
+    replaces = frozenset({"attention", "no-rotary"})
+
+    def context_limit(self, positions: int) -> int | None:
+        return None  # a bias on relative distance: made to run past the training length
     backends = ("flex", "sdpa", "eager")
 
     def apply(self, model: Any) -> None:

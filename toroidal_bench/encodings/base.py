@@ -10,12 +10,13 @@ stays instant); import it inside `apply`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, ClassVar, Literal
 
 from ..errors import SpecError
-from ..specs import EncodingRef, Value, format_args
+from ..specs import INT64, EncodingRef, Value, format_args
 
 #: Architectures (HF `config.model_type`) that tbench knows how to patch.
 ROPE_ARCHITECTURES = frozenset({"llama", "qwen2", "mistral", "phi"})
@@ -78,6 +79,25 @@ class Encoding:
         """Every field, defaults included: what `spec_hash` is computed from."""
         return {"name": self.name, **dataclasses.asdict(self)}
 
+    # -- composition (see composition.py) ------------------------------------------------------
+    #: what this encoding replaces in a model: "attention" (the attention computation of some or all
+    #: layers), "no-rotary" (switches the rotary off), "rope-scaling" (rebuilds the model's rotary from
+    #: rope parameters), "rotary" (installs a rotary of its own)
+    replaces: ClassVar[frozenset[str]] = frozenset()
+
+    def roles(self) -> frozenset[str]:
+        """`replaces`, for these arguments (an encoding may replace more or less depending on them)."""
+        return self.replaces | ({"attention"} if self.attention else frozenset())
+
+    def patched_layers(self) -> tuple[int, ...] | None:
+        """Decoder layers this encoding patches, or None for every layer."""
+        return getattr(self, "layers", None)
+
+    def context_limit(self, positions: int) -> int | None:
+        """Longest context once this encoding applies to a model good for `positions` tokens; None
+        for no limit. Most encodings keep the model's own; context extensions stretch it."""
+        return positions
+
     # -- behaviour ------------------------------------------------------------------------------
     def check(self, model_type: str) -> None:
         if model_type not in self.architectures:
@@ -128,13 +148,14 @@ def _coerce(raw: Value, tp: Any, where: str) -> Any:
             return raw
         raise SpecError(f"bad value {raw!r} for {where}", "expected true or false")
     if tp is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
+        if isinstance(raw, int) and not isinstance(raw, bool) and INT64[0] <= raw <= INT64[1]:
             return raw
-        raise SpecError(f"bad value {raw!r} for {where}", "expected an integer")
+        raise SpecError(f"bad value {raw!r} for {where}", "expected an integer that fits in 64 bits")
     if tp is float:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        finite_int = isinstance(raw, int) and not isinstance(raw, bool) and INT64[0] <= raw <= INT64[1]
+        if finite_int or (isinstance(raw, float) and math.isfinite(raw)):
             return float(raw)
-        raise SpecError(f"bad value {raw!r} for {where}", "expected a number")
+        raise SpecError(f"bad value {raw!r} for {where}", "expected a finite number")
     if tp is str:
         if isinstance(raw, str):
             return raw

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import register_encoding
 from .base import Encoding
+from .limits import MAX_FACTOR, MAX_POSITIONS, check_range
 
 
 def _rebuild_rotary(model: Any, updates: dict[str, Any], max_positions: int | None = None) -> None:
@@ -45,9 +46,19 @@ def _original_length(model: Any, given: int | None) -> int:
 
 
 class _Factor(Encoding):
+    replaces = frozenset({"rope-scaling"})
+
     def validate(self) -> None:
         if not self.factor >= 1.0:
             raise ValueError(f"factor must be ≥ 1 (got {self.factor})")
+        check_range("factor", self.factor, 1.0, MAX_FACTOR, self.name)
+        check_range("original_max_position_embeddings", getattr(self, "original_max_position_embeddings", None),
+                    1, MAX_POSITIONS, self.name)
+
+    def context_limit(self, positions: int) -> int | None:
+        # a factor s stretches the trained length L0 (given, or the model's own) s-fold
+        original = getattr(self, "original_max_position_embeddings", None) or positions
+        return int(original * self.factor)
 
 
 @register_encoding("linear")
@@ -96,6 +107,7 @@ class Yarn(_Factor):
         super().validate()
         if not self.beta_fast > self.beta_slow > 0:
             raise ValueError("need beta_fast > beta_slow > 0")
+        check_range("beta_fast", self.beta_fast, 0.0, 1e6, self.name)  # betas count rotations over L0
 
     def apply(self, model: Any) -> None:
         original = _original_length(model, self.original_max_position_embeddings)
@@ -107,6 +119,11 @@ class Yarn(_Factor):
 @register_encoding("nope")
 @dataclass(frozen=True)
 class NoPE(Encoding):
+    replaces = frozenset({"no-rotary"})
+
+    def context_limit(self, positions: int) -> int | None:
+        return None  # no positional signal, so no position the model was not built for
+
     def apply(self, model: Any) -> None:
         from ..models import architecture
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..encodings import Encoding, resolve_encoding
+from ..encodings.composition import check_composition
 from ..errors import ModelLoadError, UnknownNameError
 from ..specs import Spec, parse_spec
 from . import architecture
@@ -35,7 +36,9 @@ def resolve(text: str | Spec) -> ResolvedSpec:
     """Parse and validate a spec (no model is loaded): typos fail here, instantly."""
     spec = parse_spec(text) if isinstance(text, str) else text
     _check_model_ref(spec.model)
-    return ResolvedSpec(spec, tuple(resolve_encoding(e) for e in spec.encodings))
+    encodings = tuple(resolve_encoding(e) for e in spec.encodings)
+    check_composition(encodings)
+    return ResolvedSpec(spec, encodings)
 
 
 def _check_model_ref(ref) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..encodings.limits import MAX_POSITIONS, MAX_SEED
 from ..errors import SpecError, UnknownNameError
 from .byte_tokenizer import VOCAB_SIZE
 
@@ -29,6 +30,9 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 _ARGS = ("seed", "layers", "max_position_embeddings")
+#: toy models: 128 layers of llama-small already take ~400 MB in fp32
+_MAX_LAYERS = 128
+_RANGES = {"seed": (0, MAX_SEED), "layers": (1, _MAX_LAYERS), "max_position_embeddings": (1, MAX_POSITIONS)}
 
 
 def check_args(name: str, args: dict[str, Any]) -> None:
@@ -38,9 +42,16 @@ def check_args(name: str, args: dict[str, Any]) -> None:
     if unknown:
         raise SpecError(f"random model '{name}' has no argument(s) {', '.join(sorted(unknown))}",
                         f"valid arguments: {', '.join(_ARGS)}")
-    bad = [k for k, v in args.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]
-    if bad:
-        raise SpecError(f"random model argument(s) {', '.join(bad)} must be non-negative integers")
+    for key, value in args.items():
+        low, high = _RANGES[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise SpecError(f"random model argument {key}={value!r} must be an integer in [{low}, {high}]")
+
+
+def max_positions(name: str, args: dict[str, Any]) -> int:
+    """The position count of a `random:` model's config, known without building it."""
+    check_args(name, args)
+    return int(args.get("max_position_embeddings", _COMMON["max_position_embeddings"]))
 
 
 def random_config(name: str, args: dict[str, Any]):

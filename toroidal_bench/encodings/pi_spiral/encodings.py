@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ...errors import SpecError
 from .. import register_encoding
 from ..base import Encoding
+from ..limits import MAX_LAYERS, MAX_POSITIONS, MAX_SEED, check_range
 
 Constant = Literal["pi", "e", "sqrt2", "phi", "prng"]
 
@@ -28,6 +29,7 @@ def _check_layers(layers: tuple[int, ...] | None) -> None:
         raise SpecError("layers must name at least one layer")
     if any(i < 0 for i in layers):
         raise SpecError(f"layers must be ≥ 0, got {layers}")
+    check_range("layers", max(layers), 0, MAX_LAYERS - 1, "layers")
 
 
 @register_encoding("pi-spiral")
@@ -49,6 +51,8 @@ class PiSpiral(Encoding):
     radius: Literal["none", "log"] = "none"
     radius_start: int = 4096
 
+    replaces = frozenset({"rotary"})
+
     def validate(self) -> None:
         if self.seed and self.const != "prng":
             raise SpecError("seed only applies to const=prng")
@@ -56,6 +60,8 @@ class PiSpiral(Encoding):
             raise SpecError(f"base must be > 1, got {self.base}")
         if self.radius_start < 2:
             raise SpecError(f"radius_start must be ≥ 2, got {self.radius_start}")
+        check_range("seed", self.seed, 0, MAX_SEED, self.name)
+        check_range("radius_start", self.radius_start, 2, MAX_POSITIONS, self.name)
         _check_layers(self.layers)
 
     def frequencies(self, n_pairs: int, base: float):
@@ -95,6 +101,8 @@ class Hybrid(PiSpiral):
         super().validate()
         if self.width < 1:
             raise SpecError(f"width must be ≥ 1, got {self.width}")
+        check_range("width", self.width, 1, MAX_POSITIONS, self.name)
+        check_range("switch", self.switch, 0, MAX_POSITIONS, self.name)
         if self.switch < self.width // 2:
             raise SpecError(f"switch ({self.switch}) must be ≥ width/2 ({self.width // 2}) so that "
                              "position 0 is still RoPE; use pi-spiral for π-Spiral from the start")
@@ -132,10 +140,15 @@ class Attractor(Encoding):
     def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", _normal_alpha(self.alpha))
 
+    def roles(self) -> frozenset[str]:
+        # inject=kv adds a key/value slot through its own attention function; residual leaves attention be
+        return frozenset({"attention"}) if self.inject == "kv" else frozenset()
+
     def validate(self) -> None:
         _check_layers(self.layers)
         if self.horizon is not None and self.horizon < 1:
             raise SpecError(f"horizon must be ≥ 1, got {self.horizon}")
+        check_range("horizon", self.horizon, 1, MAX_POSITIONS, self.name)
         if self.inject == "kv" and self.gate != 0.1:
             raise SpecError("gate only applies to inject=residual")
         if not 0.0 <= self.gate <= 1.0:
@@ -168,6 +181,8 @@ def _normal_alpha(text: str) -> str:
         number = float(value)
     except ValueError:
         raise SpecError(f"bad alpha {text!r}: {hint}") from None
+    if not math.isfinite(number):
+        raise SpecError(f"bad alpha {text!r}: {hint}")
     if (kind == "fixed" and not 0.0 <= number < 1.0) or (kind == "exp" and not number > 0):
         raise SpecError(f"bad alpha {text!r}: {hint}")
     return f"{kind}:{number!r}"

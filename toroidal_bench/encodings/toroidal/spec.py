@@ -26,12 +26,17 @@ from typing import Any, Literal
 from ...errors import SpecError
 from .. import register_encoding
 from ..base import Encoding
+from ..limits import MAX_HEAD_SPLIT, MAX_LAYERS, MAX_POSITIONS, check_range
+
+#: a distance penalty λ·δ past this already leaves each token attending only to itself
+MAX_LAMBDA = 1000.0
 
 
 @register_encoding("toroidal")
 @dataclass(frozen=True)
 class Toroidal(Encoding):
     aliases = {"lambda": "lambda_"}
+    replaces = frozenset({"attention"})  # of the layers it names
 
     depth: int = 4
     lambda_: float = 0.1
@@ -58,6 +63,12 @@ class Toroidal(Encoding):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise SpecError(f"toroidal: {key} must be ≥ 1, got {value}")
+        check_range("depth", self.depth, 1, MAX_HEAD_SPLIT, self.name)
+        check_range("rank", self.rank, 1, MAX_HEAD_SPLIT, self.name)
+        check_range("lambda", self.lambda_, 0.0, MAX_LAMBDA, self.name)
+        check_range("layers", max(self.layers), 0, MAX_LAYERS - 1, self.name)
+        for key in ("window", "period", "chunk"):
+            check_range(key, getattr(self, key), 1, MAX_POSITIONS, self.name)
         if self.periodic and self.pe not in ("toroidal3d", "orthogonal"):
             raise SpecError("toroidal: periodic=true needs a 3D RoPE", "add pe=toroidal3d or pe=orthogonal")
 
