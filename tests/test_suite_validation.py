@@ -66,7 +66,7 @@ def test_a_good_suite_keeps_its_values(tmp_path):
 
 def test_an_alias_bomb_is_refused_at_once(tmp_path):
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    lines += [f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    lines += [f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
     start = time.perf_counter()
     with pytest.raises(UsageError, match="anchors and aliases"):
         load_suite(_suite(tmp_path, "\n".join(lines) + "\n"))

@@ -23,8 +23,10 @@ FOLDER_PARAMS = {"haystack_dir": "--haystack-dir", "data_dir": "--data-dir"}
 
 
 def check_run(cells: list[Cell], *, device: str | None, dtype: str | None, attn: str | None,
-              trust_remote_code: bool = False) -> None:
+              trust_remote_code: bool = False, max_batch_tokens: int | None = None) -> None:
     """Raise UsageError (a subclass) for the first thing that would make this run fail on bad input."""
+    if max_batch_tokens is not None and not 1 <= max_batch_tokens <= 1 << 40:
+        raise UsageError(f"--max-batch-tokens {max_batch_tokens} must be a positive number of tokens")
     where = check_device(device)
     check_dtype(dtype, where)
     check_backend(attn, where)

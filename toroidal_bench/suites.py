@@ -171,8 +171,10 @@ def _declared_metrics(task: str, params: dict[str, Any]) -> tuple[str, ...]:
 
 
 def expand(models: list[str] | tuple[str, ...], tasks: list[str] | tuple[str, ...], lengths, *, seed: int = 0,
-           limit: int | None = None, params: dict[str, Any] | None = None) -> list[Cell]:
-    """All cells, validating every spec, task, length and parameter before anything runs."""
+           limit: int | None = None, params: dict[str, Any] | None = None,
+           beyond_max_positions: bool = False) -> list[Cell]:
+    """All cells, validating every spec, task, length and parameter before anything runs.
+    `beyond_max_positions` lets lengths exceed the model's position count (extrapolation studies)."""
     lengths = check_lengths(lengths)
     seed, limit, params = check_seed(seed), check_limit(limit), dict(params or {})
     specs = _distinct([resolve(m) for m in models], "model spec", lambda s: s.canonical())
@@ -182,7 +184,7 @@ def expand(models: list[str] | tuple[str, ...], tasks: list[str] | tuple[str, ..
         t.build()  # unknown family → error now, not mid-run
     for s in specs:
         for n in lengths:
-            check_length(s, n)
+            check_length(s, n, beyond_max_positions)
     return [Cell(s, t, n, seed, limit, params) for s in specs for t in task_defs for n in lengths]
 
 
@@ -199,6 +201,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def suite_cells(suite: Suite, limit: int | None = None, params: dict[str, Any] | None = None) -> list[Cell]:
+def suite_cells(suite: Suite, limit: int | None = None, params: dict[str, Any] | None = None,
+                beyond_max_positions: bool = False) -> list[Cell]:
     return expand(suite.models, suite.tasks, suite.lengths, seed=suite.seed,
-                  limit=limit if limit is not None else suite.limit, params={**suite.params, **(params or {})})
+                  limit=limit if limit is not None else suite.limit, params={**suite.params, **(params or {})},
+                  beyond_max_positions=beyond_max_positions)

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-Limit = Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Samples per cell.")]
-Seed = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed for sample generation.")]
+Limit = Annotated[int | None, typer.Option("--limit", "-n", help="Samples per cell (≥ 1).")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed for sample generation (0 to 2^63 − 1).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue a run: skip cells already complete in --out.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")]
 Device = Annotated[str | None, typer.Option("--device", help="cuda, cuda:1, cpu (default: cuda if present).")]
@@ -19,5 +19,8 @@ TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code",
                                                help="Allow custom model code from the hub (off by default).")]
 HaystackDir = Annotated[Path | None, typer.Option("--haystack-dir", help="Directory of .txt files to use as haystack.")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Directory holding local benchmark data files.")]
-MaxBatchTokens = Annotated[int | None, typer.Option("--max-batch-tokens", min=1,
+MaxBatchTokens = Annotated[int | None, typer.Option("--max-batch-tokens",
                                                        help="Padded tokens per batch (default: 64k GPU, 8k CPU).")]
+BeyondMaxPositions = Annotated[bool, typer.Option(
+    "--beyond-max-positions",
+    help="Allow lengths past the model's max_position_embeddings (to measure extrapolation).")]

@@ -13,9 +13,6 @@ from . import options as o
 from .errors import EXIT_CELLS, EXIT_GATE, handles_errors
 from .output import err_console
 
-#: 16M tokens: beyond any model's reach, and below sizes that would exhaust memory while validating
-MAX_LENGTH = 1 << 24
-
 app = typer.Typer(help="Run tasks or a suite and write results as Parquet.", no_args_is_help=True)
 
 
@@ -24,18 +21,19 @@ app = typer.Typer(help="Run tasks or a suite and write results as Parquet.", no_
 def run_task(
     tasks: Annotated[list[str], typer.Argument(help="Task names (see `tbench list tasks`) or task YAML paths.")],
     model: Annotated[list[str], typer.Option("--model", "-m", help="Model spec; repeat for several.")],
-    length: Annotated[list[int], typer.Option("--length", "-L", min=1, max=MAX_LENGTH,
-                                              help="Context length in tokens; repeatable.")],
+    length: Annotated[list[int], typer.Option("--length", "-L", help="Context length in tokens; repeatable.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results file (.parquet).")],
     limit: o.Limit = None, seed: o.Seed = 0, resume: o.Resume = False, overwrite: o.Overwrite = False,
     device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
+    beyond_max_positions: o.BeyondMaxPositions = False,
 ) -> None:
     """Run TASKS for every --model at every --length."""
     from ..suites import expand
 
-    cells = expand(model, tasks, length, seed=seed, limit=limit, params=_overrides(haystack_dir, data_dir))
+    cells = expand(model, tasks, length, seed=seed, limit=limit, params=_overrides(haystack_dir, data_dir),
+                   beyond_max_positions=beyond_max_positions)
     summary = _execute(cells, out, locals(), suite=None)
     _exit(summary, gates_ok=True)
 
@@ -51,12 +49,14 @@ def run_suite(
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Baseline results for relative gates.")] = None,
+    beyond_max_positions: o.BeyondMaxPositions = False,
 ) -> None:
     """Run a suite, then check its gates (exit 1 when one fails)."""
     from ..suites import load_suite, suite_cells
 
     s = load_suite(suite)
-    cells = suite_cells(s, limit=limit, params=_overrides(haystack_dir, data_dir))
+    cells = suite_cells(s, limit=limit, params=_overrides(haystack_dir, data_dir),
+                        beyond_max_positions=beyond_max_positions)
     if out is None:
         out = Path("results") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}.parquet"
     summary = _execute(cells, out, locals() | {"seed": s.seed}, suite=s.name)
@@ -83,7 +83,7 @@ def _execute(cells, out: Path, args: dict[str, Any], suite: str | None):
     from .progress import RichReporter
 
     check_run(cells, device=args["device"], dtype=args["dtype"], attn=args["attn"],
-              trust_remote_code=args["trust_remote_code"])
+              trust_remote_code=args["trust_remote_code"], max_batch_tokens=args["max_batch_tokens"])
     opts = RunOptions(out=out, resume=args["resume"], overwrite=args["overwrite"], device=args["device"],
                       dtype=args["dtype"], attn=args["attn"], trust_remote_code=args["trust_remote_code"],
                       max_batch_tokens=args["max_batch_tokens"], suite=suite, seed=args["seed"],

@@ -28,14 +28,18 @@ def max_length(resolved: Any) -> int | None:
     return limit
 
 
-def check_length(resolved: Any, length: int) -> None:
-    """Refuse a context length the spec cannot take (UsageError, exit 2)."""
+def check_length(resolved: Any, length: int, beyond_max_positions: bool = False) -> None:
+    """Refuse a context length the spec cannot take (UsageError, exit 2); `beyond_max_positions`
+    allows lengths past the model's position count, for measuring extrapolation."""
     if length > MAX_POSITIONS:
         raise UsageError(f"context length {length} is beyond the {MAX_POSITIONS} tokens tbench supports")
+    if beyond_max_positions:
+        return
     limit = max_length(resolved)
     if limit is not None and length > limit:
         raise UsageError(f"context length {length} exceeds the {limit} positions of '{resolved.canonical()}'",
-                         "use a shorter length, or extend the context with an encoding such as +yarn(factor=4)")
+                         "use a shorter length, extend the context with an encoding such as +yarn(factor=4), "
+                         "or pass --beyond-max-positions to measure extrapolation")
 
 
 def native_positions(ref: Any) -> int | None:
