@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from toroidal_bench.cli import app
 
 #: examples per category; their sum is the number of bad inputs per run
-EXAMPLES = {"specs": 200, "suites": 200, "task_files": 40, "options": 60, "results": 40}
+EXAMPLES = {"specs": 200, "suites": 200, "task_files": 40, "options": 120, "results": 40}
 #: a hang guard; that no model loads is checked directly (see `no_model_loads`)
 SECONDS_PER_COMMAND = 10.0
 def fuzz(category: str) -> settings:
@@ -280,6 +280,16 @@ bad_options = st.one_of(
     st.integers(2**24 + 1, 2**200).map(lambda n: ["--length", n]),
     st.integers(1, 10**6).map(lambda n: ["--length", n, "--length", n]),
     st.integers(2**63, 2**200).map(lambda n: ["--limit", n]),
+    # checked by the preflight, before any model loads
+    identifiers.filter(lambda d: d not in ("bf16", "fp16", "fp32", "bfloat16", "float16", "float32", "auto"))
+    .map(lambda d: ["--dtype", d]),
+    identifiers.filter(lambda a: a not in ("sdpa", "flex", "eager")).map(lambda a: ["--attn", a]),
+    st.sampled_from(["cuda", "cuda:0", "cuda:7", "mps", "tpu", "cpu:x", "bogus"]).map(lambda d: ["--device", d]),
+    st.from_regex(r"[a-z]{2,8}/[a-z0-9-]{2,12}", fullmatch=True).map(lambda m: ["--model", f"hf:{m}"]),
+    st.sampled_from(["llama-tiny", "qwen2-tiny+rope", "phi-tiny+alibi"]).map(lambda m: ["--model", m]),
+    identifiers.map(lambda d: ["--haystack-dir", f"/nonexistent/{d}"]),
+    identifiers.map(lambda d: ["--data-dir", f"/nonexistent/{d}"]),
+    st.integers(max_value=0).map(lambda n: ["--max-batch-tokens", n]),
 )
 
 
@@ -287,7 +297,8 @@ bad_options = st.one_of(
 @given(option=bad_options, mode=st.sampled_from(["--overwrite", "--resume"]))
 def test_bad_run_options_are_refused(files, option, mode):
     length = [] if "--length" in option else ["--length", 256]
-    refused("options", files, "run", "task", "passkey", "--model", "random:llama-tiny", *length, *option,
+    model = [] if "--model" in option else ["--model", "random:llama-tiny"]
+    refused("options", files, "run", "task", "passkey", *model, *length, *option,
             "--out", files["good"], mode)
 
 
