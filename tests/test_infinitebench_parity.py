@@ -91,3 +91,10 @@ def test_a_missing_haystack_is_a_usage_error_at_the_call(tmp_path):
     fam = type(td.build())(**td.params, haystack_dir=str(tmp_path / "absent"))
     with pytest.raises(UsageError, match="not a directory"):
         fam.samples(byte_level(), 4096, seed=0, limit=1)
+
+
+@pytest.mark.parametrize("task", ["passkey", "number_string", "kv_retrieval"])
+def test_an_explicit_depths_list_replaces_the_positions(task):
+    td = get_task(task)
+    fam = type(td.build())(**{**td.params, "depths": [0.0, 0.5, 1.0]})
+    assert sorted(s.depth for s in fam.samples(byte_level(), 2048, seed=0, limit=3)) == [0.0, 0.5, 1.0]

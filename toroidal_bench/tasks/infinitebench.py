@@ -110,12 +110,11 @@ class KVRetrieval(_Synthetic):
         return before + "JSON data:\n{" + body + "}" + after.replace("{input}", _kv_input(key))
 
     def _samples(self, enc: Encoder, budget: int, length: int, seed: int, n: int) -> Iterable[Sample]:
-        positions = int(self.params["positions"])
         for index in range(n):
             rng = random.Random(f"{self.name}|{seed}|{length}|{index}")
             pairs = self._fill(enc, _pairs(rng), budget)
-            slot = spread_position(index, positions)
-            answer = pairs[slot * len(pairs) // positions]
+            depth = self.depth(index)
+            answer = pairs[min(len(pairs) - 1, int(depth * len(pairs) + 1e-9))]
             while True:  # the estimate is exact unless tokens span pairs; then drop pairs until it fits
                 built = enc.text(self.text(pairs, answer[0]))
                 if len(built[0]) <= budget:
@@ -123,8 +122,17 @@ class KVRetrieval(_Synthetic):
                 if len(pairs) == 1:
                     raise self.too_short(length)
                 pairs.pop(-1 if pairs[-1] != answer else -2)
-            yield self.sample(enc, built, length, index, answer[1], slot / positions, haystack="kv-json",
+            yield self.sample(enc, built, length, index, answer[1], depth, haystack="kv-json",
                               pairs=len(pairs), answer_index=pairs.index(answer))
+
+    def depth(self, index: int) -> float:
+        """Where sample `index` asks: k/positions for the k-th of `positions` slots (0 ≤ depth < 1), or
+        one of an explicit `depths` list."""
+        if "depths" in self.params:
+            depths = [float(d) for d in self.params["depths"]]
+            return depths[spread_position(index, len(depths))]
+        positions = int(self.params["positions"])
+        return spread_position(index, positions) / positions
 
     def _fill(self, enc: Encoder, pair, budget: int) -> list[tuple[str, str]]:
         """As many pairs as fit, counted as in-context pieces ' "k": "v",' (splits where pre-tokenizers

@@ -41,7 +41,11 @@ def spread_position(index: int, positions: int) -> int:
 
 
 def needle_depth(params: dict[str, Any], index: int) -> float:
-    """Depth of sample `index`: one of `positions` evenly spaced depths from 0 to 1."""
+    """Depth of sample `index`: one of `positions` evenly spaced depths from 0 to 1, or of an explicit
+    `depths` list when a task gives one."""
+    if "depths" in params:
+        depths = [float(d) for d in params["depths"]]
+        return depths[spread_position(index, len(depths))]
     positions = int(params["positions"])
     return spread_position(index, positions) / max(1, positions - 1)
 
