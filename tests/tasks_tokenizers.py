@@ -49,3 +49,28 @@ def byte_level():
     from toroidal_bench.models.byte_tokenizer import byte_tokenizer
 
     return byte_tokenizer()
+
+
+@cache
+def trained_unigram(vocab_size: int = 2000):
+    """A SentencePiece-style Unigram tokenizer (Metaspace with a dummy prefix, as in T5 and XLNet), trained
+    offline on part of the same text as `trained_bpe`. Pieces never span a space but may span newlines
+    and punctuation, so "\\nThe" or ".\\n" can be one piece in context and several when encoded apart."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from toroidal_bench.tasks.haystack import load_source
+
+    text = load_source({}).text[:100_000]
+    extra = [" ".join(f"{i} {i:07d} 0x{i * 2654435761 % 2**32:08x}" for i in range(j, j + 100))
+             for j in range(0, 3000, 100)]
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    alphabet = [chr(c) for c in range(32, 127)] + ["\n", "▁"]
+    # a small seed and fast shrinking: a few seconds of training instead of a minute
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+                                      unk_token="<unk>", initial_alphabet=alphabet, max_piece_length=16,
+                                      seed_size=20_000, n_sub_iterations=1, shrinking_factor=0.5,
+                                      show_progress=False)
+    tok.train_from_iterator([text[i: i + 10_000] for i in range(0, len(text), 10_000)] + extra, trainer)
+    return _wrap(tok)

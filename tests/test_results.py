@@ -65,7 +65,8 @@ def test_a_run_writes_rows_prompts_and_metadata(tmp_path):
     df = results.read(out)
     assert summary.rows == len(df) == 4 * 3
     assert set(df["context_length"]) == {256, 512} and df["error"].isna().all()
-    assert (df["prompt_tokens"] == df["context_length"] - 6).all()
+    short = df["context_length"] - 6 - df["prompt_tokens"]  # passkey: whole noise lines of 90 bytes
+    assert ((short >= 0) & (short < 90)).all()
     side = pq.read_table(results.prompts_path(out)).to_pandas()
     assert set(side["prompt_hash"]) == set(df["prompt_hash"]) and side["prompt_hash"].is_unique
     meta = df.attrs["run"]

@@ -48,3 +48,30 @@ def test_a_corrupt_cache_file_is_regenerated():
     path.write_text("{not json")
     assert cached_samples("fwe", family("fwe"), tok, 2048, 0, 1) == first
     assert json.loads(path.read_text())["task"] == "fwe"
+
+
+def test_key_changes_when_sample_contents_change(monkeypatch):
+    """Sample contents change with the cache format or a family's version; either must miss the cache."""
+    from toroidal_bench.tasks import cache
+
+    tok = byte_level()
+    fam = family("passkey")
+    base = cache_key("passkey", fam, tok, 2048, 0, 2)
+    monkeypatch.setattr(cache, "FORMAT", cache.FORMAT + 1)
+    assert cache_key("passkey", fam, tok, 2048, 0, 2) != base
+    monkeypatch.setattr(cache, "FORMAT", cache.FORMAT - 1)
+    monkeypatch.setattr(type(fam), "version", type(fam).version + "x")
+    assert cache_key("passkey", fam, tok, 2048, 0, 2) != base
+
+
+def test_a_file_of_the_previous_format_is_regenerated():
+    from toroidal_bench.tasks import cache
+
+    tok = byte_level()
+    first = cached_samples("passkey", family("passkey"), tok, 1024, 0, 1)
+    (path,) = (tbench_home() / "samples").glob("*.json")
+    data = json.loads(path.read_text())
+    data["format"] = cache.FORMAT - 1
+    data["samples"][0]["reference"] = "stale"
+    path.write_text(json.dumps(data))
+    assert cached_samples("passkey", family("passkey"), tok, 1024, 0, 1) == first

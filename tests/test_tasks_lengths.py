@@ -17,10 +17,10 @@ from toroidal_bench.errors import UsageError
 from toroidal_bench.tasks.base import Generate
 from toroidal_bench.tasks.catalog import get_task
 
-EXACT = ["niah", "niah_multi", "passkey", "periodic_tokens", "periodic_sinusoid"]
+EXACT = ["niah", "niah_multi", "periodic_tokens", "periodic_sinusoid"]
 ESSAY = ["niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multivalue", "niah_multiquery"]
 SMALL = {"math_find": 4, "fwe": 48}  # a list entry; a step of the Zipf counts
-UNIT = ["niah_single_1", "niah_multikey_2", "niah_multikey_3", "vt", "cwe", "number_string", "kv_retrieval"]
+UNIT = ["niah_single_1", "niah_multikey_2", "niah_multikey_3", "vt", "cwe", "passkey", "number_string", "kv_retrieval"]
 TOKENIZERS = {"bytes": byte_level, "bpe-gpt2": lambda: trained_bpe("gpt2"),
               "bpe-sentencepiece": lambda: trained_bpe("sentencepiece")}
 

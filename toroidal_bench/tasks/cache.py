@@ -1,6 +1,9 @@
 """On-disk cache of generated samples, so a re-run spends milliseconds on data.
 
-Key: (tokenizer fingerprint, task name, family name + version, parameters, data files' fingerprint,
+Samples are stored as the runner gets them: after the round-trip check of `pieces.canonical`, which
+every family's prompts pass through here. Bump FORMAT whenever what a stored sample holds changes.
+
+Key: (format, tokenizer fingerprint, task name, family name + version, parameters, data files' fingerprint,
 length, seed, limit). One JSON file per key under `tbench_home()/samples/`; token ids are stored as
 base64 little-endian uint32 (compact, fast, and nothing is ever unpickled). Writes are atomic
 (temp file + rename), so concurrent runs at worst generate twice.
@@ -21,9 +24,9 @@ import numpy as np
 from ..resources import tbench_home
 from .base import Generate, LogLikelihood, Rolling, Sample, TaskFamily
 from .haystack import source_fingerprint
-from .pieces import tokenizer_fingerprint
+from .pieces import canonical, encoder_for, tokenizer_fingerprint
 
-FORMAT = 1
+FORMAT = 2  # 2: prompts are canonical (decode → encode gives the same ids) or flagged in meta
 
 
 def _ids(values: tuple[int, ...]) -> str:
@@ -90,7 +93,8 @@ def cached_samples(task_name: str, family: TaskFamily, tokenizer: Any, length: i
                 return [from_json(d) for d in data["samples"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a corrupt or foreign file: regenerate and overwrite
-    samples = list(family.samples(tokenizer, length, seed, limit))
+    enc = encoder_for(tokenizer)
+    samples = [canonical(s, enc, length) for s in family.samples(tokenizer, length, seed, limit)]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:

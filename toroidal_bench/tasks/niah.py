@@ -29,7 +29,7 @@ from ..errors import UsageError
 from . import task_family
 from .base import Generate, Sample, TaskFamily
 from .haystack import load_source, token_stream
-from .pieces import encoder_for
+from .pieces import canonical, encoder_for
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -56,7 +56,7 @@ def rouge1_recall(reference: str, response: str) -> float:
 
 @task_family("niah")
 class NeedleInAHaystack(TaskFamily):
-    version = "1"
+    version = "2"
     metrics = ("keyword_recall", "rouge1_recall")
 
     def __init__(self, **params: Any):
@@ -83,17 +83,34 @@ class NeedleInAHaystack(TaskFamily):
         room = length - max_new - len(head) - len(tail) - sum(map(len, needle_ids))
         if room <= 0:
             raise UsageError(f"length {length} is too short for NIAH task '{self.name}' (needs > {length - room})")
-        source = load_source(p)
+        source = load_source(p)  # raises here, before any sample is made, when the haystack is missing
         context = token_stream(enc, source).take(room)
         periods = set(enc.many(["."])[0]) | set(enc.tokenizer(".", add_special_tokens=False)["input_ids"])
         grid = [d for d in self.depths() for _ in range(int(p.get("trials", 1)))]
-        for index, depth in enumerate(grid[: limit if limit is not None else len(grid)]):
-            ids, placed = insert_needles(context, needle_ids, depth, periods)
-            full = head + ids + tail
-            yield Sample(id=f"{length}-{index}", request=Generate(tuple(full), max_new_tokens=max_new),
-                         reference=needles, prompt=enc.decode(full), depth=depth / 100,
-                         meta={"haystack": source.name, "depth_percent": depth, "placed_depths": placed,
-                               "context_tokens": len(ids)})
+        grid = grid[: limit if limit is not None else len(grid)]
+
+        def build(depth: float) -> tuple[list[int], list[float], int]:
+            """The prompt as the tokenizer encodes its text (what the original sends to a model), with
+            the context cut by as many tokens as re-encoding adds, until it fits."""
+            cut = 0
+            while True:
+                ids, placed = insert_needles(context[: len(context) - cut], needle_ids, depth, periods)
+                full = enc.round_trip(head + ids + tail)
+                over = len(full) + max_new - length
+                if over <= 0 or cut + over >= len(context):
+                    return (full if over <= 0 else head + ids + tail), placed, len(ids)
+                cut += over
+
+        def generate() -> Iterable[Sample]:
+            for index, depth in enumerate(grid):
+                full, placed, context_tokens = build(depth)
+                sample = Sample(id=f"{length}-{index}", request=Generate(tuple(full), max_new_tokens=max_new),
+                                reference=needles, prompt=enc.decode(full), depth=depth / 100,
+                                meta={"haystack": source.name, "depth_percent": depth, "placed_depths": placed,
+                                      "context_tokens": context_tokens})
+                yield canonical(sample, enc, length)
+
+        return generate()
 
     def score(self, sample: Sample, output: str) -> dict[str, float]:
         keywords = [k for group in self.params.get("keywords", []) for k in ([group] if isinstance(group, str) else group)]

@@ -6,15 +6,21 @@ stable prefix. That removes the dummy-prefix space SentencePiece tokenizers add 
 string (Llama-2 style "▁"), and changes nothing for byte-level/GPT-2/Llama-3 style tokenizers, whose
 pre-tokenizers split at the whitespace and punctuation where our pieces begin. When "." would merge
 with the piece (e.g. a piece starting with "."), the plain encoding is used.
+
+Pieces are a fast estimate. What a model is given must also be what a text backend (an inference
+server, an API) would see: the tokenizer's own encoding of the prompt text. `canonical` checks that for
+every sample (decode, encode again) and, where the two differ, swaps in the re-encoded ids when they
+fit the length; a sample that cannot round-trip keeps its built ids and says so in `meta["canonical"]`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from .base import special_prefix
+from .base import Generate, LogLikelihood, Rolling, Sample, special_prefix
 
 _ANCHOR = "."
 _ENCODERS: dict[int, tuple[Any, Encoder]] = {}
@@ -76,6 +82,24 @@ class Encoder:
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids))
 
+    def text(self, text: str) -> tuple[list[int], bool]:
+        """(special prefix + the tokenizer's encoding of text, whether those ids decode back to text).
+
+        When they do, decoding and encoding again gives the same ids: the prompt is canonical."""
+        body = self._plain([text])[0] if text else []
+        return self.prefix + body, self._text_of(body) == text
+
+    def round_trip(self, ids: Sequence[int]) -> list[int]:
+        """The ids a text backend would see: the prompt decoded (special prefix aside) and encoded again."""
+        ids = list(ids)
+        k = len(self.prefix) if ids[: len(self.prefix)] == self.prefix else 0
+        text = self._text_of(ids[k:])
+        return ids[:k] + (self._plain([text])[0] if text else [])
+
+    def _text_of(self, ids: Sequence[int]) -> str:
+        # no clean-up of spaces before punctuation: the text must hold exactly what the ids spell
+        return self.tokenizer.decode(list(ids), clean_up_tokenization_spaces=False)
+
 
 def encoder_for(tokenizer: Any) -> Encoder:
     """One Encoder per tokenizer object (the memo makes repeated pieces free)."""
@@ -84,3 +108,35 @@ def encoder_for(tokenizer: Any) -> Encoder:
         hit = (tokenizer, Encoder(tokenizer))
         _ENCODERS[id(tokenizer)] = hit
     return hit[1]
+
+
+def canonical(sample: Sample, enc: Encoder, length: int) -> Sample:
+    """The sample with prompt ids that survive decode → encode, within `length` tokens.
+
+    Built ids that round-trip are kept. Otherwise a generation prompt takes the re-encoded ids when
+    they fit `length` with the generation budget and are stable themselves; anything else (token-level
+    data such as periodic sequences, a re-encoding that would overflow) keeps its built ids. Either
+    way `meta["canonical"]` records whether the ids round-trip. Samples already checked pass through."""
+    if "canonical" in sample.meta:
+        return sample
+    r = sample.request
+    ids = _request_ids(r)
+    again = enc.round_trip(ids)
+    if again == ids:
+        return _with(sample, canonical=True)
+    if isinstance(r, Generate) and len(again) + r.max_new_tokens <= length and enc.round_trip(again) == again:
+        return replace(sample, request=replace(r, prompt_ids=tuple(again)), prompt=enc.decode(again),
+                       meta={**sample.meta, "canonical": True})
+    return _with(sample, canonical=False)
+
+
+def _request_ids(r: Generate | LogLikelihood | Rolling) -> list[int]:
+    if isinstance(r, Generate):
+        return list(r.prompt_ids)
+    if isinstance(r, LogLikelihood):
+        return list(r.context_ids) + list(r.continuation_ids)
+    return list(r.token_ids)
+
+
+def _with(sample: Sample, **meta: Any) -> Sample:
+    return replace(sample, meta={**sample.meta, **meta})
