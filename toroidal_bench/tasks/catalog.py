@@ -81,11 +81,13 @@ def read_yaml(path: Path) -> Any:
 _TEXTS, _FRACTIONS, _NUMBERS = "texts", "fractions", "numbers"
 _COMMON = {"haystack_dir": "text", "data_dir": "text"}
 _RULER = {"template": "text", "answer_prefix": "text", "tokens_to_generate": "count", "num_samples": "count"}
-_INFINITEBENCH = {"template": "text", "depths": _FRACTIONS, "num_samples": "count", "max_new_tokens": "count"}
+_INFINITEBENCH = {"template": "text", "depths": _FRACTIONS, "positions": "count", "num_samples": "count",
+                  "max_new_tokens": "count"}
 _NEEDLE = ("words", "numbers", "uuids")
 FAMILY_PARAMETERS: dict[str, dict[str, Any]] = {
     "passkey": {"template": "text", "noise": "text", "needle": "text", "question": "text", "key_digits": "count",
-                "depths": _FRACTIONS, "num_samples": "count", "max_new_tokens": "count", "stop": _TEXTS},
+                "depths": _FRACTIONS, "positions": "count", "num_samples": "count", "max_new_tokens": "count",
+                "stop": _TEXTS},
     "niah": {"needles": _TEXTS, "retrieval_question": "text", "keywords": "keywords", "template": "text",
              "depth_min": "number", "depth_max": "number", "depth_intervals": "count",
              "depth_interval_type": ("linear", "sigmoid"), "trials": "count", "max_new_tokens": "count",
