@@ -290,6 +290,7 @@ bad_options = st.one_of(
     identifiers.map(lambda d: ["--haystack-dir", f"/nonexistent/{d}"]),
     identifiers.map(lambda d: ["--data-dir", f"/nonexistent/{d}"]),
     st.integers(max_value=0).map(lambda n: ["--max-batch-tokens", n]),
+    st.integers(1, 30).map(lambda n: ["--length", n]),  # shorter than passkey's needle and question
 )
 
 
