@@ -229,9 +229,10 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
 
 def _evaluate_family(family, runner, cell: Cell, reporter: Reporter) -> list[tuple[Sample, Any, dict]]:
     """(sample, output, scores) for a cell. Families wrapping another harness (e.g. lm-eval) define
-    `evaluate(runner, length, seed, limit)` and drive the runner themselves."""
+    `evaluate(runner, length, seed, limit, progress)`, drive the runner themselves and call
+    `progress(n)` as samples finish."""
     if hasattr(family, "evaluate"):
-        return list(family.evaluate(runner, cell.length, cell.seed, cell.limit))
+        return list(family.evaluate(runner, cell.length, cell.seed, cell.limit, progress=reporter.advance))
     from .tasks.cache import cached_samples
 
     samples = cached_samples(cell.task.name, family, runner.tokenizer, cell.length, cell.seed, cell.limit)
