@@ -146,13 +146,13 @@ def _check_same_settings(cells: list[Cell], stored: dict[str, results.StoredCell
         cell = wanted.get((s.model_spec, s.task, s.context_length))
         if cell is None or cell.cell_id == cid:
             continue
-        before, now = recorded.get(cid), _settings(cell)
+        before = recorded.get(cid)
         if before is None:  # a file from before settings were recorded
             diff = "with other --limit, --seed or task parameters than this run"
         else:
-            keys = [k for k in ("limit", "seed", "params") if _json(before.get(k)) != _json(now[k])]
-            diff = (f"with {', '.join(f'{k}={_json(before.get(k))}' for k in keys)}; this run asks for "
-                    f"{', '.join(f'{k}={_json(now[k])}' for k in keys)}")
+            changed = _changed(before, _settings(cell))
+            diff = (f"with {', '.join(f'{k}={old}' for k, old, _ in changed)}; this run asks for "
+                    f"{', '.join(f'{k}={new}' for k, _, new in changed)}")
         raise UsageError(f"{out} holds {s.model_spec} · {s.task} @ {s.context_length} made {diff}",
                          "resume with the same settings, or use --overwrite or another --out")
 
@@ -161,6 +161,14 @@ def _settings(cell: Cell) -> dict[str, Any]:
     """What makes a cell's samples, as recorded in the run metadata for later resumes."""
     return {"model_spec": cell.model_spec, "task": cell.task.name, "length": cell.length,
             "limit": cell.limit, "seed": cell.seed, "params": cell.task_params}
+
+
+def _changed(before: dict, now: dict) -> list[tuple[str, str, str]]:
+    """(name, recorded value, this run's value) for the limit, the seed and each task parameter that differ."""
+    pairs = [("limit", before.get("limit"), now["limit"]), ("seed", before.get("seed"), now["seed"])]
+    old_params, new_params = before.get("params") or {}, now["params"]
+    pairs += [(k, old_params.get(k), new_params.get(k)) for k in sorted({*old_params, *new_params})]
+    return [(k, _json(a), _json(b)) for k, a, b in pairs if _json(a) != _json(b)]
 
 
 def _json(value: Any) -> str:
