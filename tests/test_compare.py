@@ -55,7 +55,8 @@ def test_the_reference_is_the_first_file_even_without_the_first_tasks_rows(tmp_p
     from toroidal_bench.cli.compare import _rich_table
 
     a = write(tmp_path / "a.parquet", rows("m+rope", "passkey", 512, "acc", [1.0, 0.0]))
-    b = write(tmp_path / "b.parquet", rows("m+alibi", "niah", 512, "acc", [1.0]) + rows("m+alibi", "passkey", 512, "acc", [0.0, 0.0]))
+    b = write(tmp_path / "b.parquet",
+              rows("m+alibi", "niah", 512, "acc", [1.0]) + rows("m+alibi", "passkey", 512, "acc", [0.0, 0.0]))
     t = compare([a, b])
     assert t.iloc[0]["task"] == "niah" and t.iloc[0]["column"] == "b"  # the first row is not the reference's
     assert t.attrs["columns"] == ["a", "b"]

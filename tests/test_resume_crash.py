@@ -24,7 +24,7 @@ SPEC = "random:llama-tiny"
 LENGTHS = [256, 320]
 
 # runs two cells, killing itself with SIGKILL at the instant named by argv[2]
-KILLED_RUN = """
+KILLED_RUN = f"""
 import os, signal, sys
 from pathlib import Path
 from toroidal_bench import results
@@ -47,9 +47,9 @@ elif instant == "in-final-write":
             kill()
         replace(src, dst)
     os.replace = die_before_rename
-cells = expand(["%s"], ["passkey"], %r, limit=2)
+cells = expand([{SPEC!r}], ["passkey"], {LENGTHS!r}, limit=2)
 run_cells(cells, RunOptions(out=out, overwrite=overwrite))
-""" % (SPEC, LENGTHS)
+"""
 
 
 def _cells():

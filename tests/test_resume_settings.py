@@ -26,7 +26,8 @@ def test_resume_with_other_settings_is_refused_and_other_cells_are_exactly_added
     assert str(info.value) == f"{out} holds {SPEC} · passkey @ 256 made with limit=2; this run asks for limit=3"
     with pytest.raises(UsageError, match="made with seed=0; this run asks for seed=7"):
         run_cells(expand([SPEC], ["passkey"], [256], limit=2, seed=7), RunOptions(out=out, resume=True))
-    with pytest.raises(UsageError, match=f"made with haystack_dir=null; this run asks for haystack_dir=\"{tmp_path}\"$"):
+    expected = f"made with haystack_dir=null; this run asks for haystack_dir=\"{tmp_path}\"$"
+    with pytest.raises(UsageError, match=expected):
         run_cells(expand([SPEC], ["passkey"], [256], limit=2, params={"haystack_dir": str(tmp_path)}),
                   RunOptions(out=out, resume=True))
     assert out.read_bytes() == before and not results.shard_dir(out).exists()

@@ -9,6 +9,7 @@ results file (a lock), and `overwrite` keeps the old file until the new run is c
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import math
 import platform
@@ -134,11 +135,11 @@ def _resume_state(cells: list[Cell], out: Path, opts: RunOptions, keep_file: boo
         return set(), {}
     stored = results.stored_cells(out, keep_file)
     previous = results.previous_run(out, keep_file)
-    _check_same_settings(cells, stored, previous.get("cells") or {}, out)
+    _check_same_settings(cells, stored, previous, out)
     return {cid for cid, s in stored.items() if s.ok}, previous
 
 
-def _check_same_settings(cells: list[Cell], stored: dict[str, results.StoredCell], recorded: dict, out: Path) -> None:
+def _check_same_settings(cells: list[Cell], stored: dict[str, results.StoredCell], previous: dict, out: Path) -> None:
     """A resume may add models, tasks and lengths; but a (model, task, length) that has rows must be
     the same cell again, or its samples would be stored twice under two settings."""
     wanted = {(c.model_spec, c.task.name, c.length): c for c in cells}
@@ -146,27 +147,39 @@ def _check_same_settings(cells: list[Cell], stored: dict[str, results.StoredCell
         cell = wanted.get((s.model_spec, s.task, s.context_length))
         if cell is None or cell.cell_id == cid:
             continue
-        before = recorded.get(cid)
-        if before is None:  # a file from before settings were recorded
-            diff = "with other --limit, --seed or task parameters than this run"
-        else:
-            changed = _changed(before, _settings(cell))
-            diff = (f"with {', '.join(f'{k}={old}' for k, old, _ in changed)}; this run asks for "
-                    f"{', '.join(f'{k}={new}' for k, _, new in changed)}")
-        raise UsageError(f"{out} holds {s.model_spec} · {s.task} @ {s.context_length} made {diff}",
+        what = f"{s.model_spec} · {s.task} @ {s.context_length}"
+        raise UsageError(f"{out} holds {what} made {_difference(cid, cell, previous)}",
                          "resume with the same settings, or use --overwrite or another --out")
 
 
+def _difference(cell_id: str, cell: Cell, previous: dict) -> str:
+    """How the stored cell `cell_id` was made differently from `cell`, from the recorded settings."""
+    before = (previous.get("cells") or {}).get(cell_id)
+    changed = []
+    if before is not None:  # files from before settings were recorded have none
+        params = (previous.get("task_params") or {}).get(before.get("params")) or {}
+        changed = _changed({**before, "params": params}, {**_settings(cell), "params": cell.task_params})
+    if not changed:
+        return "with other --limit, --seed or task parameters than this run"
+    return (f"with {', '.join(f'{k}={old}' for k, old, _ in changed)}; this run asks for "
+            f"{', '.join(f'{k}={new}' for k, _, new in changed)}")
+
+
 def _settings(cell: Cell) -> dict[str, Any]:
-    """What makes a cell's samples, as recorded in the run metadata for later resumes."""
+    """What makes a cell's samples, as recorded in the run metadata for later resumes; the task
+    parameters by digest (the full ones are stored once per digest, under `task_params`)."""
     return {"model_spec": cell.model_spec, "task": cell.task.name, "length": cell.length,
-            "limit": cell.limit, "seed": cell.seed, "params": cell.task_params}
+            "limit": cell.limit, "seed": cell.seed, "params": _digest(cell.task_params)}
+
+
+def _digest(params: dict[str, Any]) -> str:
+    return hashlib.sha256(_json(params).encode()).hexdigest()[:16]
 
 
 def _changed(before: dict, now: dict) -> list[tuple[str, str, str]]:
     """(name, recorded value, this run's value) for the limit, the seed and each task parameter that differ."""
     pairs = [("limit", before.get("limit"), now["limit"]), ("seed", before.get("seed"), now["seed"])]
-    old_params, new_params = before.get("params") or {}, now["params"]
+    old_params, new_params = before["params"], now["params"]
     pairs += [(k, old_params.get(k), new_params.get(k)) for k in sorted({*old_params, *new_params})]
     return [(k, _json(a), _json(b)) for k, a, b in pairs if _json(a) != _json(b)]
 
@@ -327,6 +340,8 @@ def _run_metadata(opts: RunOptions, previous: dict, cells: list[Cell]) -> dict[s
         "seed": opts.seed,
         # every cell this run and the runs it resumes asked for, by id: a later resume checks its settings
         "cells": {**(previous.get("cells") or {}), **{c.cell_id: _settings(c) for c in cells}},
+        "task_params": {**(previous.get("task_params") or {}),
+                        **{_digest(c.task_params): c.task_params for c in cells}},
         "command": opts.command,
         "host": platform.node(),
     }
