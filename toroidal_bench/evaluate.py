@@ -70,17 +70,7 @@ def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = N
     out = Path(opts.out)
     _check_flags(out, opts)
     with results.exclusive(out):
-        _check_output(out, opts)
-        results.remove_temp_files(out)
-        # an --overwrite run (and the resume of an interrupted one) replaces the run file, which stays
-        # as it is until this run is complete
-        replacing = (opts.overwrite and out.is_file()) or (opts.resume and results.replaces_file(out))
-        done, previous = _resume_state(cells, out, opts, keep_file=not replacing)
-        if opts.overwrite:
-            if replacing:
-                results.start_replacing(out)
-            else:
-                shutil.rmtree(results.shard_dir(out), ignore_errors=True)
+        replacing, done, previous = _prepare(cells, out, opts)
         todo = [c for c in cells if c.cell_id not in done]
         meta = _run_metadata(opts, previous, cells)
         t0 = time.perf_counter()
@@ -114,6 +104,23 @@ def _check_flags(out: Path, opts: RunOptions) -> None:
     if opts.resume and opts.overwrite:
         raise UsageError("--resume and --overwrite contradict each other",
                          "pass --resume to continue the run, or --overwrite to start again")
+
+
+def _prepare(cells: list[Cell], out: Path, opts: RunOptions) -> tuple[bool, set[str], dict]:
+    """Under the lock: check the output, remove a killed run's temp files, and return (whether this
+    run replaces the run file, ids of cells already complete, the resumed run's metadata)."""
+    _check_output(out, opts)
+    results.remove_temp_files(out)
+    # an --overwrite run (and the resume of an interrupted one) replaces the run file, which stays
+    # as it is until this run is complete
+    replacing = (opts.overwrite and out.is_file()) or (opts.resume and results.replaces_file(out))
+    done, previous = _resume_state(cells, out, opts, keep_file=not replacing)
+    if opts.overwrite:
+        if replacing:
+            results.start_replacing(out)
+        else:
+            shutil.rmtree(results.shard_dir(out), ignore_errors=True)
+    return replacing, done, previous
 
 
 def _check_output(out: Path, opts: RunOptions) -> None:
