@@ -47,3 +47,33 @@ def test_lengths_and_metrics_are_separate_rows_and_failed_cells_show(tmp_path):
     assert failed["n"] == 0 and failed["n_error"] == 1
     w = wide(t)
     assert list(w["context_length"]) == [256, 512]
+
+
+def test_the_reference_is_the_first_file_even_without_the_first_tasks_rows(tmp_path):
+    from rich.console import Console
+
+    from toroidal_bench.cli.compare import _rich_table
+
+    a = write(tmp_path / "a.parquet", rows("m+rope", "passkey", 512, "acc", [1.0, 0.0]))
+    b = write(tmp_path / "b.parquet",
+              rows("m+alibi", "niah", 512, "acc", [1.0]) + rows("m+alibi", "passkey", 512, "acc", [0.0, 0.0]))
+    t = compare([a, b])
+    assert t.iloc[0]["task"] == "niah" and t.iloc[0]["column"] == "b"  # the first row is not the reference's
+    assert t.attrs["columns"] == ["a", "b"]
+    assert t[(t.column == "b") & (t.task == "passkey")].iloc[0]["delta"] == pytest.approx(-0.5)
+    assert list(wide(t).columns) == ["task", "context_length", "metric", "a", "b"]
+    console = Console(width=200, record=True)
+    console.print(_rich_table(t))
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "task" in line and "metric" in line)
+    assert header.index(" a ") < header.index(" b ")
+    assert "CI vs a;" in text and "vs b" not in text
+    assert "Δ -0.5" in text  # b's passkey cell is compared against a
+
+
+def test_a_file_without_rows_is_a_results_error(tmp_path):
+    from toroidal_bench.errors import ResultsError
+
+    empty = write(tmp_path / "empty.parquet", [])
+    with pytest.raises(ResultsError, match="holds no rows"):
+        compare([empty])

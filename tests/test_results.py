@@ -142,3 +142,58 @@ def test_meta_column_is_json(tmp_path):
     run_cells(expand(["random:llama-tiny"], ["passkey"], [256], limit=1), RunOptions(out=out))
     meta = results.read(out)["meta"].iloc[0]
     assert meta is None or meta != meta or isinstance(json.loads(meta), dict)
+
+
+def _with_column(table, name, array):
+    return table.set_column(table.schema.get_field_index(name), name, array)
+
+
+def test_wrongly_typed_or_damaged_files_are_one_line_results_errors(tmp_path):
+    import pyarrow as pa
+
+    good = results.to_table(rows("m", "passkey", 256, "accuracy", [1.0, 0.0]), {"run_id": "r"})
+    cases = {
+        "lengths_as_text": _with_column(good, "context_length", pa.array(["256", "256"])),
+        "values_as_text": _with_column(good, "value", pa.array(["1", "0"])),
+        "ids_as_numbers": _with_column(good, "sample_id", pa.array([0, 1])),
+        "repeated_column": good.append_column("task", pa.array(["x", "y"])),
+    }
+    for name, table in cases.items():
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        with pytest.raises(ResultsError, match="is not a (tbench results|readable Parquet) file") as info:
+            results.read(tmp_path / f"{name}.parquet")
+        assert "\n" not in info.value.line()
+    with pytest.raises(ResultsError, match="column context_length is string, not int64"):
+        results.read(tmp_path / "lengths_as_text.parquet")
+
+    write(tmp_path / "whole.parquet", rows("m", "passkey", 256, "accuracy", [1.0] * 50))
+    data = (tmp_path / "whole.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ResultsError, match="not a readable Parquet file"):
+        results.read(tmp_path / "cut.parquet")
+
+    pq.write_table(good.replace_schema_metadata({b"tbench.run": b"{not json"}), tmp_path / "meta.parquet")
+    with pytest.raises(ResultsError, match="unreadable run metadata"):
+        results.read(tmp_path / "meta.parquet")
+
+
+def test_narrower_numbers_and_all_null_columns_still_read(tmp_path):
+    import pyarrow as pa
+
+    good = results.to_table(rows("m", "passkey", 256, "accuracy", [1.0, 0.0]))
+    narrow = _with_column(_with_column(good, "context_length", pa.array([256, 256], pa.int32())),
+                          "depth", pa.nulls(2))
+    pq.write_table(narrow, tmp_path / "n.parquet")
+    assert results.read_table(tmp_path / "n.parquet").schema.equals(results.SCHEMA)
+
+
+def test_compare_on_a_wrongly_typed_file_exits_2(tmp_path):
+    import pyarrow as pa
+    from typer.testing import CliRunner
+
+    from toroidal_bench.cli import app
+
+    good = results.to_table(rows("m", "passkey", 256, "accuracy", [1.0]))
+    pq.write_table(_with_column(good, "context_length", pa.array(["abc"])), tmp_path / "bad.parquet")
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "bad.parquet")])
+    assert r.exit_code == 2 and "column context_length is string" in r.output and "internal error" not in r.output

@@ -1,6 +1,8 @@
 """Compare runs: mean per (task, context_length, metric) for each run column, deltas vs the first.
 
 A run column is one model spec in one file (a file holding several specs gives several columns).
+The columns in order, the reference first, are in `table.attrs["columns"]`: a column need not have
+rows for every (task, length, metric), so the order of the rows does not tell.
 Where sample ids match between a column and the reference (the first column), the delta gets a 95%
 paired bootstrap confidence interval over per-sample differences, and wins/losses count the samples
 that went up/down. Pure functions returning DataFrames; rendering lives in the CLI.
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import results
-from .errors import UsageError
+from .errors import ResultsError, UsageError
 
 KEY = ["task", "context_length", "metric"]
 
@@ -36,6 +38,8 @@ def load_columns(paths: list[str | Path]) -> tuple[list[Column], dict[str, pd.Da
     for path in paths:
         df = results.read(Path(path))
         specs = list(dict.fromkeys(df["model_spec"]))
+        if not specs:
+            raise ResultsError(f"{path} holds no rows to compare")
         for spec in specs:
             label = Path(path).stem if len(specs) == 1 else f"{Path(path).stem}[{spec}]"
             if any(c.label == label for c in columns):
@@ -90,7 +94,9 @@ def compare(paths: list[str | Path], seed: int = 0) -> pd.DataFrame:
             table[c] = np.nan
     order = {c.label: i for i, c in enumerate(columns)}
     table["_order"] = table["column"].map(order)
-    return table.sort_values([*KEY, "_order"]).drop(columns="_order").reset_index(drop=True)
+    table = table.sort_values([*KEY, "_order"]).drop(columns="_order").reset_index(drop=True)
+    table.attrs["columns"] = [c.label for c in columns]
+    return table
 
 
 def _delta(group: pd.DataFrame, base: pd.DataFrame) -> dict:
@@ -107,5 +113,7 @@ def _delta(group: pd.DataFrame, base: pd.DataFrame) -> dict:
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, context_length, metric), one mean column per run (for csv/markdown)."""
-    return table.pivot_table(index=KEY, columns="column", values="mean", sort=False).reset_index()
+    """One row per (task, context_length, metric), one mean column per run in run order (for csv/markdown)."""
+    means = table.pivot_table(index=KEY, columns="column", values="mean", sort=False)
+    order = [c for c in table.attrs.get("columns", means.columns) if c in means.columns]
+    return means[order].reset_index()

@@ -1,13 +1,15 @@
 """Run cells: load each model once, make samples, query the runner, score, write one shard per cell.
 
 A cell that fails (exception, OOM, NaN score) becomes rows with `error` set and the run goes on.
-Shards make a crash lose at most the cell in flight; `resume` skips cells already complete and re-runs
-failed ones.
+Shards make a crash lose at most the cell in flight; `resume` skips cells already complete, re-runs
+failed ones, and refuses settings that would store a cell's samples twice. One run at a time writes a
+results file (a lock), and `overwrite` keeps the old file until the new run is complete.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import math
 import platform
@@ -66,51 +68,132 @@ class Reporter:
 def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = None) -> RunSummary:
     reporter = reporter or Reporter()
     out = Path(opts.out)
-    _check_output(out, opts)
-    done, failed_before = results.existing_cells(out) if opts.resume else (set(), set())
-    previous = results.previous_run(out) if opts.resume else {}
-    todo = [c for c in cells if c.cell_id not in done]
-    meta = _run_metadata(opts, previous)
-    t0 = time.perf_counter()
-    reporter.start(len(todo), sum(_planned_samples(c) for c in todo))
-    failed: list[str] = []
-    try:
-        for spec_text, group in _by_model(todo).items():
-            runner, load_error = _load(spec_text, group[0], opts)
-            if runner is not None:
-                meta["attention"][spec_text] = runner.attention
-                load_error = _self_check(runner, spec_text, meta)
-            for cell in group:
-                error = _run_cell(cell, runner, load_error, out, meta, reporter)
-                if error:
-                    failed.append(cell.cell_id)
-            del runner
-            _free_memory()
-    finally:
-        reporter.stop()
-        meta["finished"] = _now()
-        table = results.finalize(out, meta, drop_cells=failed_before & {c.cell_id for c in todo})
+    _check_flags(out, opts)
+    with results.exclusive(out):
+        replacing, done, previous = _prepare(cells, out, opts)
+        todo = [c for c in cells if c.cell_id not in done]
+        meta = _run_metadata(opts, previous, cells)
+        t0 = time.perf_counter()
+        reporter.start(len(todo), sum(_planned_samples(c) for c in todo))
+        failed: list[str] = []
+        completed = False
+        try:
+            for spec_text, group in _by_model(todo).items():
+                runner, load_error = _load(spec_text, group[0], opts)
+                if runner is not None:
+                    meta["attention"][spec_text] = runner.attention
+                    load_error = _self_check(runner, spec_text, meta)
+                for cell in group:
+                    error = _run_cell(cell, runner, load_error, out, meta, reporter)
+                    if error:
+                        failed.append(cell.cell_id)
+                del runner
+                _free_memory()
+            completed = True
+        finally:
+            reporter.stop()
+            meta["finished"] = _now()
+            if completed or not replacing:  # an unfinished replacement leaves its shards for --resume
+                table = results.finalize(out, meta, keep_file=not replacing)
     return RunSummary(meta["run_id"], out, len(todo), len(cells) - len(todo), failed, table.num_rows,
                       time.perf_counter() - t0)
 
 
-def _check_output(out: Path, opts: RunOptions) -> None:
+def _check_flags(out: Path, opts: RunOptions) -> None:
     if not out.name.endswith(".parquet"):
         raise UsageError(f"output '{out}' must end in .parquet")
+    if opts.resume and opts.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other",
+                         "pass --resume to continue the run, or --overwrite to start again")
+
+
+def _prepare(cells: list[Cell], out: Path, opts: RunOptions) -> tuple[bool, set[str], dict]:
+    """Under the lock: check the output, remove a killed run's temp files, and return (whether this
+    run replaces the run file, ids of cells already complete, the resumed run's metadata)."""
+    _check_output(out, opts)
+    results.remove_temp_files(out)
+    # an --overwrite run (and the resume of an interrupted one) replaces the run file, which stays
+    # as it is until this run is complete
+    replacing = (opts.overwrite and out.is_file()) or (opts.resume and results.replaces_file(out))
+    done, previous = _resume_state(cells, out, opts, keep_file=not replacing)
+    if opts.overwrite:
+        if replacing:
+            results.start_replacing(out)
+        else:
+            shutil.rmtree(results.shard_dir(out), ignore_errors=True)
+    return replacing, done, previous
+
+
+def _check_output(out: Path, opts: RunOptions) -> None:
     leftovers = results.shard_dir(out).is_dir()
     if (out.exists() or leftovers) and not (opts.resume or opts.overwrite):
         what = "an interrupted run left cell shards for" if leftovers and not out.exists() else "results exist at"
         raise UsageError(f"{what} {out}", "pass --resume to continue it, or --overwrite to start again")
-    if opts.overwrite and not opts.resume:
-        out.unlink(missing_ok=True)
-        shutil.rmtree(results.shard_dir(out), ignore_errors=True)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         probe = out.parent / f".{out.name}.probe"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write to {out.parent}: {exc.strerror}", "choose a writable --out") from None
+
+
+def _resume_state(cells: list[Cell], out: Path, opts: RunOptions, keep_file: bool) -> tuple[set[str], dict]:
+    """(ids of the cells already complete, the resumed run's metadata); nothing when not resuming."""
+    if not opts.resume:
+        return set(), {}
+    stored = results.stored_cells(out, keep_file)
+    previous = results.previous_run(out, keep_file)
+    _check_same_settings(cells, stored, previous, out)
+    return {cid for cid, s in stored.items() if s.ok}, previous
+
+
+def _check_same_settings(cells: list[Cell], stored: dict[str, results.StoredCell], previous: dict, out: Path) -> None:
+    """A resume may add models, tasks and lengths; but a (model, task, length) that has rows must be
+    the same cell again, or its samples would be stored twice under two settings."""
+    wanted = {(c.model_spec, c.task.name, c.length): c for c in cells}
+    for cid, s in stored.items():
+        cell = wanted.get((s.model_spec, s.task, s.context_length))
+        if cell is None or cell.cell_id == cid:
+            continue
+        what = f"{s.model_spec} · {s.task} @ {s.context_length}"
+        raise UsageError(f"{out} holds {what} made {_difference(cid, cell, previous)}",
+                         "resume with the same settings, or use --overwrite or another --out")
+
+
+def _difference(cell_id: str, cell: Cell, previous: dict) -> str:
+    """How the stored cell `cell_id` was made differently from `cell`, from the recorded settings."""
+    before = (previous.get("cells") or {}).get(cell_id)
+    changed = []
+    if before is not None:  # files from before settings were recorded have none
+        params = (previous.get("task_params") or {}).get(before.get("params")) or {}
+        changed = _changed({**before, "params": params}, {**_settings(cell), "params": cell.task_params})
+    if not changed:
+        return "with other --limit, --seed or task parameters than this run"
+    return (f"with {', '.join(f'{k}={old}' for k, old, _ in changed)}; this run asks for "
+            f"{', '.join(f'{k}={new}' for k, _, new in changed)}")
+
+
+def _settings(cell: Cell) -> dict[str, Any]:
+    """What makes a cell's samples, as recorded in the run metadata for later resumes; the task
+    parameters by digest (the full ones are stored once per digest, under `task_params`)."""
+    return {"model_spec": cell.model_spec, "task": cell.task.name, "length": cell.length,
+            "limit": cell.limit, "seed": cell.seed, "params": _digest(cell.task_params)}
+
+
+def _digest(params: dict[str, Any]) -> str:
+    return hashlib.sha256(_json(params).encode()).hexdigest()[:16]
+
+
+def _changed(before: dict, now: dict) -> list[tuple[str, str, str]]:
+    """(name, recorded value, this run's value) for the limit, the seed and each task parameter that differ."""
+    pairs = [("limit", before.get("limit"), now["limit"]), ("seed", before.get("seed"), now["seed"])]
+    old_params, new_params = before["params"], now["params"]
+    pairs += [(k, old_params.get(k), new_params.get(k)) for k in sorted({*old_params, *new_params})]
+    return [(k, _json(a), _json(b)) for k, a, b in pairs if _json(a) != _json(b)]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _planned_samples(cell: Cell) -> int:
@@ -188,9 +271,10 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
 
 def _evaluate_family(family, runner, cell: Cell, reporter: Reporter) -> list[tuple[Sample, Any, dict]]:
     """(sample, output, scores) for a cell. Families wrapping another harness (e.g. lm-eval) define
-    `evaluate(runner, length, seed, limit)` and drive the runner themselves."""
+    `evaluate(runner, length, seed, limit, progress)`, drive the runner themselves and call
+    `progress(n)` as samples finish."""
     if hasattr(family, "evaluate"):
-        return list(family.evaluate(runner, cell.length, cell.seed, cell.limit))
+        return list(family.evaluate(runner, cell.length, cell.seed, cell.limit, progress=reporter.advance))
     from .tasks.cache import cached_samples
 
     samples = cached_samples(cell.task.name, family, runner.tokenizer, cell.length, cell.seed, cell.limit)
@@ -254,7 +338,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _run_metadata(opts: RunOptions, previous: dict) -> dict[str, Any]:
+def _run_metadata(opts: RunOptions, previous: dict, cells: list[Cell]) -> dict[str, Any]:
     import torch
     import transformers
 
@@ -276,6 +360,10 @@ def _run_metadata(opts: RunOptions, previous: dict) -> dict[str, Any]:
         "attention": dict(previous.get("attention") or {}),  # backend used, per model spec
         "self_check": dict(previous.get("self_check") or {}),  # models/self_check.py, per model spec
         "seed": opts.seed,
+        # every cell this run and the runs it resumes asked for, by id: a later resume checks its settings
+        "cells": {**(previous.get("cells") or {}), **{c.cell_id: _settings(c) for c in cells}},
+        "task_params": {**(previous.get("task_params") or {}),
+                        **{_digest(c.task_params): c.task_params for c in cells}},
         "command": opts.command,
         "host": platform.node(),
     }

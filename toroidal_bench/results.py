@@ -7,26 +7,35 @@ Run metadata (JSON) sits in the file's key-value metadata under `tbench.run`.
 
 While a run is in progress each finished cell is written atomically as a shard under
 `<run>.parquet.cells/`, so a crash loses at most the cell in flight; `finalize` merges the shards
-(and any earlier rows, on resume) into the run file and removes them.
+(and any earlier rows, on resume) into the run file and removes them. A shard's rows replace the
+run file's rows of the same cell, so a crash between the merge and the clean-up, then a resume,
+merges nothing twice. An `--overwrite` run marks its shards as replacing the run file, which stays
+untouched until that run's own finalize. `exclusive` holds an OS lock on `<run>.parquet.lock`:
+one writer per results file, released by the OS if the process dies.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import ResultsError, UsageError
 
 SCHEMA_VERSION = "1"
 METADATA_KEY = b"tbench.run"
+REPLACING_MARK = "replaces-results"  # in the shard dir: these shards replace the run file, not add to it
 
 #: name, type, doc — the single definition every writer and reader uses
 COLUMNS: list[tuple[str, pa.DataType, str]] = [
@@ -62,6 +71,10 @@ def shard_dir(out: Path) -> Path:
 
 def prompts_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".parquet") + ".prompts.parquet")
+
+
+def lock_path(out: Path) -> Path:
+    return out.with_name(out.name + ".lock")
 
 
 def to_table(rows: list[dict[str, Any]], run_meta: dict[str, Any] | None = None) -> pa.Table:
@@ -106,17 +119,51 @@ def write_shard(out: Path, cell_id: str, rows: list[dict], prompts: dict[str, st
 
 
 def read_table(path: Path) -> pa.Table:
+    """The file's rows in exactly the results schema; any other file is a one-line ResultsError."""
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"no results file at {path}")
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ResultsError(f"{path} is not a readable Parquet file ({exc})") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise ResultsError(f"{path} is not a readable Parquet file ({_brief(exc)})") from None
     missing = [n for n, _, _ in COLUMNS if n not in table.column_names]
     if missing:
         raise ResultsError(f"{path} is not a tbench results file (missing columns: {', '.join(missing)})")
-    return table.select([n for n, _, _ in COLUMNS]).cast(SCHEMA)
+    wrong = [f"{n} is {_field_type(table, n)}, not {t}" for n, t, _ in COLUMNS if not _fits(_field_type(table, n), t)]
+    if wrong:
+        raise ResultsError(f"{path} is not a tbench results file (column {'; '.join(wrong)})")
+    try:
+        return table.select([n for n, _, _ in COLUMNS]).cast(SCHEMA)
+    except pa.ArrowException as exc:
+        raise ResultsError(f"{path} holds values the results schema cannot take ({_brief(exc)})") from None
+
+
+def _field_type(table: pa.Table, name: str) -> pa.DataType | None:
+    idx = table.schema.get_all_field_indices(name)
+    return table.schema.field(idx[0]).type if len(idx) == 1 else None  # a repeated name fits nothing
+
+
+def _fits(actual: pa.DataType | None, expected: pa.DataType) -> bool:
+    """Types that cast to the schema's without changing a value: all-null columns, narrower numbers,
+    other string encodings. Strings are never parsed as numbers."""
+    if actual is None:
+        return False
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    if actual == expected or pa.types.is_null(actual):
+        return True
+    if pa.types.is_string(expected):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual) or pa.types.is_string_view(actual)
+    if pa.types.is_int64(expected):
+        return pa.types.is_integer(actual) and actual != pa.uint64()
+    if pa.types.is_float64(expected):
+        return pa.types.is_floating(actual) or pa.types.is_integer(actual)
+    return False
+
+
+def _brief(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def read(path: Path):
@@ -128,61 +175,161 @@ def read(path: Path):
 
 
 def run_metadata(path: Path) -> dict[str, Any]:
-    meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(METADATA_KEY)
-    return json.loads(raw) if raw else {}
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+        meta = json.loads(raw) if raw else {}
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
+        raise ResultsError(f"{path} has unreadable run metadata ({_brief(exc)})") from None
+    if not isinstance(meta, dict):
+        raise ResultsError(f"{path} has run metadata that is not a JSON object")
+    return meta
 
 
-def previous_run(out: Path) -> dict[str, Any]:
-    """Metadata of the run being resumed: from the run file, else from any cell shard it left."""
-    if Path(out).is_file():
-        return run_metadata(out)
-    shards = sorted(shard_dir(out).glob("*.parquet"))
-    return run_metadata(shards[0]) if shards else {}
+# -- one writer at a time ----------------------------------------------------------------------------
+@contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `<out>.lock` while the block runs; refuse (UsageError) when another
+    process holds it. The OS drops the lock when its holder dies, so a crash never leaves it stuck."""
+    import fcntl
+
+    path = lock_path(Path(out))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {path.parent}: {exc.strerror}", "choose a writable --out") from None
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UsageError(f"cannot write to {path.parent}: {exc.strerror}", "choose a writable --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise UsageError(f"another tbench run{who} is writing {out}",
+                             "wait for it to finish, or choose another --out") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # its holder removed the file between our open and our lock: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # before unlocking, so a waiter never locks a file that is gone
+        os.close(fd)
 
 
-def existing_cells(out: Path) -> tuple[set[str], set[str]]:
-    """(complete cell ids, failed cell ids) in the run file and its shards."""
-    tables = [read_table(out)] if Path(out).is_file() else []
-    tables += [read_table(p) for p in sorted(shard_dir(out).glob("*.parquet")) if not p.name.endswith(".prompts.parquet")]
-    done: set[str] = set()
-    failed: set[str] = set()
-    for t in tables:
-        ids = t.column("cell_id").to_pylist()
-        errs = t.column("error").to_pylist()
-        for cid, err in zip(ids, errs, strict=True):
-            (failed if err else done).add(cid)
-    return done - failed, failed
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def finalize(out: Path, run_meta: dict[str, Any], drop_cells: Iterable[str] = ()) -> pa.Table:
-    """Merge earlier rows (minus `drop_cells`, e.g. failed cells that were re-run) and the shards into
-    `out` atomically, update the prompts sidecar, then remove the shards."""
+def remove_temp_files(out: Path) -> None:
+    """Remove temp files a killed writer left: `.<name>.XXXXXXXX.tmp` next to the run file and its
+    prompts sidecar, and any in the shard dir. Call only while holding `exclusive(out)`."""
     out = Path(out)
-    drop = set(drop_cells)
+    names = "|".join(re.escape(n) for n in (out.name, prompts_path(out).name))
+    temp = re.compile(rf"\.({names})\.[a-z0-9_]{{8}}\.tmp|\.{re.escape(out.name)}\.probe")  # mkstemp's alphabet
+    for p in out.parent.glob(".*"):
+        if temp.fullmatch(p.name):
+            p.unlink(missing_ok=True)
+    for p in shard_dir(out).glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+# -- resume ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredCell:
+    """A cell that has rows on disk: what it measured and whether every row succeeded."""
+
+    model_spec: str
+    task: str
+    context_length: int
+    ok: bool
+
+
+def start_replacing(out: Path) -> None:
+    """Begin an --overwrite run: drop an interrupted run's shards and mark the new ones as replacing
+    the run file, which stays as it is until this run's finalize."""
+    d = shard_dir(out)
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / REPLACING_MARK).touch()
+
+
+def replaces_file(out: Path) -> bool:
+    """True while the shards belong to an --overwrite run: the run file is not part of the results."""
+    return (shard_dir(out) / REPLACING_MARK).is_file()
+
+
+def _shards(out: Path) -> list[Path]:
+    return sorted(p for p in shard_dir(out).glob("*.parquet") if not p.name.endswith(".prompts.parquet"))
+
+
+def previous_run(out: Path, include_file: bool = True) -> dict[str, Any]:
+    """Metadata of the run being resumed: from its newest shard (each holds the run's metadata as of
+    its writing), else from the run file."""
+    shards = sorted(_shards(out), key=lambda p: p.stat().st_mtime_ns)
+    if shards:
+        return run_metadata(shards[-1])
+    return run_metadata(out) if include_file and Path(out).is_file() else {}
+
+
+def stored_cells(out: Path, include_file: bool = True) -> dict[str, StoredCell]:
+    """Every cell with rows in the run file and its shards, by cell id; a shard's rows replace the
+    run file's for the same cell, as `finalize` will."""
+    sources = ([Path(out)] if include_file and Path(out).is_file() else []) + _shards(out)
+    cells: dict[str, StoredCell] = {}
+    for path in sources:
+        t = read_table(path)
+        found: dict[str, StoredCell] = {}
+        cols = (t.column(c).to_pylist() for c in ("cell_id", "model_spec", "task", "context_length", "error"))
+        for cid, spec, task, length, err in zip(*cols, strict=True):
+            ok = not err and (found[cid].ok if cid in found else True)
+            found[cid] = StoredCell(spec, task, length, ok)
+        cells.update(found)
+    return cells
+
+
+def finalize(out: Path, run_meta: dict[str, Any], keep_file: bool = True) -> pa.Table:
+    """Merge the run file's rows (unless `keep_file` is False: an --overwrite run replaces them) and
+    the shards into `out` atomically, update the prompts sidecar, then remove the shards. Shard rows
+    replace the file's rows of the same cells, so finalizing twice gives the same file."""
+    out = Path(out)
+    shards = [read_table(p) for p in _shards(out)]
     parts: list[pa.Table] = []
-    if out.is_file():
+    if keep_file and out.is_file():
         old = read_table(out)
-        if drop:
-            keep = [c not in drop for c in old.column("cell_id").to_pylist()]
-            old = old.filter(pa.array(keep))
-        parts.append(old)
-    shards = sorted(p for p in shard_dir(out).glob("*.parquet") if not p.name.endswith(".prompts.parquet"))
-    parts += [read_table(p) for p in shards]
+        fresh = pa.array(sorted({c for t in shards for c in t.column("cell_id").to_pylist()}), pa.string())
+        parts.append(old.filter(pc.invert(pc.is_in(old.column("cell_id"), value_set=fresh))))
+    parts += shards
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in parts]) if parts else to_table([])
     table = with_meta(table, run_meta)
-    _merge_prompts(out)
+    _merge_prompts(out, keep_file)
     write_atomic(table, out)
+    # the mark goes first: once the file holds the shards' rows, leftover shards only repeat them
+    (shard_dir(out) / REPLACING_MARK).unlink(missing_ok=True)
     shutil.rmtree(shard_dir(out), ignore_errors=True)
     return table
 
 
-def _merge_prompts(out: Path) -> None:
-    files = sorted(shard_dir(out).glob("*.prompts.parquet"))
-    if not files:
-        return
+def _merge_prompts(out: Path, keep_file: bool) -> None:
     side = prompts_path(out)
-    parts = ([pq.read_table(side)] if side.is_file() else []) + [pq.read_table(p) for p in files]
-    merged = pa.concat_tables([t.cast(PROMPTS_SCHEMA) for t in parts]).to_pandas()
-    merged = merged.drop_duplicates("prompt_hash")
+    sources = ([side] if keep_file and side.is_file() else []) + sorted(shard_dir(out).glob("*.prompts.parquet"))
+    if not sources:
+        side.unlink(missing_ok=True)  # an --overwrite run without prompts: the old ones are not its own
+        return
+    if sources == [side]:
+        return
+    try:
+        parts = [pq.read_table(p).cast(PROMPTS_SCHEMA) for p in sources]
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ResultsError(f"cannot read the prompts of {out} ({_brief(exc)})") from None
+    merged = pa.concat_tables(parts).to_pandas().drop_duplicates("prompt_hash")
     write_atomic(pa.Table.from_pandas(merged, schema=PROMPTS_SCHEMA, preserve_index=False), side)

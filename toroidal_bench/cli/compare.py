@@ -32,7 +32,7 @@ def _rich_table(table):
     from rich.markup import escape
     from rich.table import Table
 
-    columns = list(dict.fromkeys(table["column"]))
+    columns = table.attrs["columns"]  # the reference first, whichever rows it has
     t = Table(title="tbench compare",
               caption=f"Δ and 95% paired-bootstrap CI vs {escape(columns[0])}; W/L = samples up/down")
     for name in ("task", "length", "metric"):

@@ -3,7 +3,8 @@
 The family drives the runner it is given (no second model load): it wraps it in the `tbench` lm-eval
 model with max_length = the cell's context length, runs `lm_eval.simple_evaluate` with
 `log_samples=True`, and turns every logged sample into a (Sample, output, scores) triple (see
-integrations/lm_eval_rows.py for what maps to what).
+integrations/lm_eval_rows.py for what maps to what). Documents count as finished samples for the
+progress bar as their requests finish.
 
 Parameters (YAML data or `lm-eval:<task>` on the command line):
   task          an lm-eval task, group or tag name, or the path of a task YAML file
@@ -16,7 +17,7 @@ run uses 0 / 1234 / 1234 / 1234: pass --seed 1234 to draw the same few-shot exam
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ class LmEvalTask(TaskFamily):
         require_lm_eval()
         resolve_task(str(params["task"]), _paths(params.get("include_path")))  # typos fail before a model loads
 
-    def evaluate(self, runner: Any, length: int, seed: int, limit: int | None) -> Iterable[tuple[Sample, Any, dict]]:
+    def evaluate(self, runner: Any, length: int, seed: int, limit: int | None,
+                 progress: Callable[[int], None] | None = None) -> Iterable[tuple[Sample, Any, dict]]:
         from lm_eval import simple_evaluate
 
         from ..integrations.lm_eval_model import TbenchLM
@@ -57,7 +59,9 @@ class LmEvalTask(TaskFamily):
 
         name = str(self.params["task"])
         manager, spec = resolve_task(name, _paths(self.params.get("include_path")))
-        lm = TbenchLM(runner=runner, max_length=length, record_requests=True)
+        counting = _DocProgress(runner, progress or (lambda n: None))
+        lm = TbenchLM(runner=counting, max_length=length, record_requests=True)
+        counting.docs_seen = lambda: len(lm.sent)
         fewshot = self.params.get("num_fewshot")
         out = simple_evaluate(
             model=lm, tasks=[spec], task_manager=manager, limit=limit, log_samples=True, bootstrap_iters=0,
@@ -66,7 +70,55 @@ class LmEvalTask(TaskFamily):
         )
         rows = list(triples(out["samples"], lm.sent))
         check_scored(name, rows)
+        counting.finish(len(rows))
         return rows
+
+
+class _DocProgress:
+    """The runner as the lm-eval model sees it, reporting finished documents (tbench's samples).
+
+    lm-eval sends all requests of one kind at once, several per document (one per choice); the
+    model records each document before passing its requests on, so a call's new documents are known
+    and are reported in proportion to its finished requests."""
+
+    def __init__(self, runner: Any, progress: Callable[[int], None]):
+        self._runner, self._progress = runner, progress
+        self.docs_seen: Callable[[], int] = lambda: 0
+        self._reported = 0
+
+    def __getattr__(self, name: str) -> Any:  # tokenizer, device, spec, ...: the runner's own
+        if name.startswith("_"):  # never the proxy's own state (copy and pickle probe before __init__)
+            raise AttributeError(name)
+        return getattr(self._runner, name)
+
+    def loglikelihood(self, requests, progress=None):
+        return self._runner.loglikelihood(requests, progress=self._call(len(requests)))
+
+    def generate(self, requests, progress=None):
+        return self._runner.generate(requests, progress=self._call(len(requests)))
+
+    def rolling_loglikelihood(self, requests, stride=None, progress=None):
+        return self._runner.rolling_loglikelihood(requests, stride=stride, progress=self._call(len(requests)))
+
+    def finish(self, docs: int) -> None:
+        """Report whatever the calls did not (documents lm-eval scored without a recorded request)."""
+        self._report(docs)
+
+    def _call(self, n_requests: int) -> Callable[[int], None]:
+        start, finished = self._reported, 0
+        new_docs = self.docs_seen() - start
+
+        def advance(n: int) -> None:
+            nonlocal finished
+            finished = min(n_requests, finished + n)
+            self._report(start + new_docs * finished // max(1, n_requests))
+
+        return advance
+
+    def _report(self, docs: int) -> None:
+        if docs > self._reported:
+            self._progress(docs - self._reported)
+            self._reported = docs
 
 
 def resolve_task(name: str, include: tuple[str, ...]) -> tuple[Any, str]:
