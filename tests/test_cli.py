@@ -64,10 +64,14 @@ def test_gate_with_missing_data_exits_1(tmp_path):
     assert r.exit_code == 1 and "FAIL" in r.output and "no matching" in r.output
 
 
-def test_failed_cells_exit_3(tmp_path):
+def test_failed_cells_exit_3(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("the model broke")
+
+    monkeypatch.setattr("toroidal_bench.evaluate._evaluate_family", boom)
     out = tmp_path / "r.parquet"
-    r = run("run", "task", "passkey", "-m", "random:llama-tiny", "-L", "40", "-n", "1", "-o", str(out))
-    assert r.exit_code == 3 and "too short" in r.output
+    r = run("run", "task", "passkey", "-m", "random:llama-tiny", "-L", "256", "-n", "1", "-o", str(out))
+    assert r.exit_code == 3 and "the model broke" in r.output
     assert out.exists()
 
 
