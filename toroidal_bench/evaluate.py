@@ -9,7 +9,6 @@ results file (a lock), and `overwrite` keeps the old file until the new run is c
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import math
 import platform
@@ -23,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, results
+from . import __version__, results, resume
 from .errors import UsageError
 from .suites import Cell
 from .tasks.base import LogLikelihood, Sample
@@ -115,7 +114,7 @@ def _prepare(cells: list[Cell], out: Path, opts: RunOptions) -> tuple[bool, set[
     # an --overwrite run (and the resume of an interrupted one) replaces the run file, which stays
     # as it is until this run is complete
     replacing = (opts.overwrite and out.is_file()) or (opts.resume and results.replaces_file(out))
-    done, previous = _resume_state(cells, out, opts, keep_file=not replacing)
+    done, previous = resume.state(cells, out, opts.resume, keep_file=not replacing)
     if opts.overwrite:
         if replacing:
             results.start_replacing(out)
@@ -135,65 +134,6 @@ def _check_output(out: Path, opts: RunOptions) -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write to {out.parent}: {exc.strerror}", "choose a writable --out") from None
-
-
-def _resume_state(cells: list[Cell], out: Path, opts: RunOptions, keep_file: bool) -> tuple[set[str], dict]:
-    """(ids of the cells already complete, the resumed run's metadata); nothing when not resuming."""
-    if not opts.resume:
-        return set(), {}
-    stored = results.stored_cells(out, keep_file)
-    previous = results.previous_run(out, keep_file)
-    _check_same_settings(cells, stored, previous, out)
-    return {cid for cid, s in stored.items() if s.ok}, previous
-
-
-def _check_same_settings(cells: list[Cell], stored: dict[str, results.StoredCell], previous: dict, out: Path) -> None:
-    """A resume may add models, tasks and lengths; but a (model, task, length) that has rows must be
-    the same cell again, or its samples would be stored twice under two settings."""
-    wanted = {(c.model_spec, c.task.name, c.length): c for c in cells}
-    for cid, s in stored.items():
-        cell = wanted.get((s.model_spec, s.task, s.context_length))
-        if cell is None or cell.cell_id == cid:
-            continue
-        what = f"{s.model_spec} · {s.task} @ {s.context_length}"
-        raise UsageError(f"{out} holds {what} made {_difference(cid, cell, previous)}",
-                         "resume with the same settings, or use --overwrite or another --out")
-
-
-def _difference(cell_id: str, cell: Cell, previous: dict) -> str:
-    """How the stored cell `cell_id` was made differently from `cell`, from the recorded settings."""
-    before = (previous.get("cells") or {}).get(cell_id)
-    changed = []
-    if before is not None:  # files from before settings were recorded have none
-        params = (previous.get("task_params") or {}).get(before.get("params")) or {}
-        changed = _changed({**before, "params": params}, {**_settings(cell), "params": cell.task_params})
-    if not changed:
-        return "with other --limit, --seed or task parameters than this run"
-    return (f"with {', '.join(f'{k}={old}' for k, old, _ in changed)}; this run asks for "
-            f"{', '.join(f'{k}={new}' for k, _, new in changed)}")
-
-
-def _settings(cell: Cell) -> dict[str, Any]:
-    """What makes a cell's samples, as recorded in the run metadata for later resumes; the task
-    parameters by digest (the full ones are stored once per digest, under `task_params`)."""
-    return {"model_spec": cell.model_spec, "task": cell.task.name, "length": cell.length,
-            "limit": cell.limit, "seed": cell.seed, "params": _digest(cell.task_params)}
-
-
-def _digest(params: dict[str, Any]) -> str:
-    return hashlib.sha256(_json(params).encode()).hexdigest()[:16]
-
-
-def _changed(before: dict, now: dict) -> list[tuple[str, str, str]]:
-    """(name, recorded value, this run's value) for the limit, the seed and each task parameter that differ."""
-    pairs = [("limit", before.get("limit"), now["limit"]), ("seed", before.get("seed"), now["seed"])]
-    old_params, new_params = before["params"], now["params"]
-    pairs += [(k, old_params.get(k), new_params.get(k)) for k in sorted({*old_params, *new_params})]
-    return [(k, _json(a), _json(b)) for k, a, b in pairs if _json(a) != _json(b)]
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _planned_samples(cell: Cell) -> int:
@@ -361,9 +301,9 @@ def _run_metadata(opts: RunOptions, previous: dict, cells: list[Cell]) -> dict[s
         "self_check": dict(previous.get("self_check") or {}),  # models/self_check.py, per model spec
         "seed": opts.seed,
         # every cell this run and the runs it resumes asked for, by id: a later resume checks its settings
-        "cells": {**(previous.get("cells") or {}), **{c.cell_id: _settings(c) for c in cells}},
+        "cells": {**(previous.get("cells") or {}), **{c.cell_id: resume.settings(c) for c in cells}},
         "task_params": {**(previous.get("task_params") or {}),
-                        **{_digest(c.task_params): c.task_params for c in cells}},
+                        **{resume.digest(c.task_params): c.task_params for c in cells}},
         "command": opts.command,
         "host": platform.node(),
     }
