@@ -78,8 +78,9 @@ class RulerTask(TaskFamily):
     def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterator[Sample]:
         """Input problems (a missing data file or haystack, a length too short) raise UsageError at
         this call: the plan and the first sample are made eagerly, the rest as they are consumed."""
-        enc = encoder_for(tokenizer)
         mode = sizing(self.params)
+        self.check_inputs()
+        enc = encoder_for(tokenizer)
         plan = self.plan(enc, length, seed)
         count = self.ruler_count(plan, length, seed) if mode == "ruler" else None
         total = self.count(limit)
@@ -105,6 +106,9 @@ class RulerTask(TaskFamily):
     def tokens(self, plan: Any, rng: random.Random, n: int) -> int:
         """Prompt tokens of a search probe drawn at n units (a subclass may count without building)."""
         return len(self.build(plan, rng, n, PROBE).ids)
+
+    def check_inputs(self) -> None:
+        """Raise UsageError for missing data or haystack files (needs no tokenizer, so runs first)."""
 
     def plan(self, enc: Encoder, length: int, seed: int) -> Any:
         raise NotImplementedError

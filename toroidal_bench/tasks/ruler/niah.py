@@ -67,6 +67,10 @@ class RulerNiah(RulerTask):
     kind = "niah"
     version = "2"
 
+    def check_inputs(self) -> None:
+        if self.params.get("type_haystack", "essay") == "essay":
+            load_source(self.params)
+
     def plan(self, enc: Encoder, length: int, seed: int) -> NiahPlan:
         p = self.params
         haystack = p.get("type_haystack", "essay")

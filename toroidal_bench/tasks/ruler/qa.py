@@ -94,11 +94,17 @@ class RulerQA(RulerTask):
     version = "2"
     metrics = ("string_match_part",)
 
-    def plan(self, enc: Encoder, length: int, seed: int) -> QaPlan:
+    def check_inputs(self) -> None:
+        self._data()
+
+    def _data(self) -> tuple[str, list[Question], list[str]]:
         dataset = self.params.get("dataset", "squad")
         if dataset not in FILES:
             raise UsageError(f"unknown RULER qa dataset '{dataset}'", "valid: squad, hotpotqa")
-        questions, docs = load(dataset, self.params.get("data_dir"))
+        return dataset, *load(dataset, self.params.get("data_dir"))
+
+    def plan(self, enc: Encoder, length: int, seed: int) -> QaPlan:
+        dataset, questions, docs = self._data()
         if not questions or not docs:
             raise UsageError(f"RULER {dataset}: the data file holds no usable question or document")
         return QaPlan(enc, length, seed, dataset, questions, docs)
