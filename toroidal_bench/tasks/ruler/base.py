@@ -16,7 +16,6 @@ from .constants import TASKS
 from .scoring import postprocess, string_match_all, string_match_part
 from .sizing import Search, ruler_count, sizing, step_down
 
-
 #: the `index` build() gets for a search probe
 PROBE = -1
 

@@ -20,7 +20,6 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from ...errors import UsageError
 from .. import task_family

@@ -109,13 +109,24 @@ class RulerFreqWords(RulerTask):
                 hi = mid - 1
         return self._text(plan, vocab, lo)
 
+    @staticmethod
+    def _smallest(plan: FwePlan) -> int:
+        """The least N at which rank 4 appears once: ⌊N · 4^−α / ζ(α)⌋ ≥ 1 (0 without 4 words)."""
+        if plan.size < 4:
+            return 0
+        n = 1
+        while zipf_counts(n, plan.size, plan.alpha)[3] < 1:
+            n *= 2
+        lo, hi = n // 2, n
+        while lo + 1 < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if zipf_counts(mid, plan.size, plan.alpha)[3] >= 1 else (mid, hi)
+        return hi
+
     def _text(self, plan: FwePlan, vocab: Vocab, n: int) -> Built:
         counts = zipf_counts(max(n, 0), plan.size, plan.alpha)
         if len(vocab.words) < 4 or counts[1:4].min() < 1:  # the answer's three words must appear
-            smallest = next(m for m in range(1, 10_000) if zipf_counts(m, plan.size, plan.alpha)[1:4].min() >= 1) \
-                if plan.size >= 4 else 0
-            raise self.too_short(plan.length, self._tokens(plan, vocab, smallest) if smallest else
-                                 len(plan.head) + len(plan.tail))
+            raise self.too_short(plan.length, self._tokens(plan, vocab, self._smallest(plan)))
         order = [i for i, c in enumerate(counts) for _ in range(int(c))]
         random.Random(plan.seed).shuffle(order)
         ids = list(plan.head)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import random
 import string
 from dataclasses import dataclass
-from typing import Any
 
 from ...errors import UsageError
 from .. import task_family
