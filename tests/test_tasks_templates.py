@@ -59,17 +59,22 @@ def test_ruler_multiquery_joins_keys_like_the_original_and_answers_follow_the_qu
 
 def test_ruler_essay_haystack_is_the_normalised_text_with_needles_between_sentences():
     text = " ".join(load_source({}).text.split())
-    for task in ("niah_single_2", "niah_multikey_1"):
-        for s in samples(task, length=8192):
+    for task, sizing in (("niah_single_2", "ruler"), ("niah_multikey_1", "ruler"), ("niah_single_2", "fill")):
+        for s in samples(task, length=8192, sizing=sizing):
             context = s.prompt[len(NIAH_SINGULAR): s.prompt.rindex("\nWhat is")]
             needles = re.findall(r"One of the special magic numbers for \S+ is: \d{7}\.", context)
             assert len(needles) == (4 if task == "niah_multikey_1" else 1)
             for n in needles:
                 before = context[: context.index(" " + n)]
-                assert before == "" or before[-1] in ".!?\"')]" , before[-30:]  # a sentence end
+                # a sentence end; at depth 100 the needle follows the cut last sentence (RULER: first N words)
+                after = context[context.index(" " + n) + len(n) + 1:]
+                at_end = not re.sub(r"One of the special magic numbers for \S+ is: \d{7}\.", "", after).strip()
+                assert before == "" or at_end or before[-1] in ".!?\"')]", before[-30:]
                 context = context.replace(" " + n, "")
             assert text.startswith(" ".join(context.split()))
-            assert len(context) > 0.9 * 8192 - 1000
+            assert len(context.split()) == s.meta["haystack_units"]  # RULER's unit: words
+            if sizing == "fill":
+                assert len(context) > 0.9 * 8192 - 1000
 
 
 def test_ruler_vt_has_the_in_context_example_then_the_task():

@@ -80,7 +80,8 @@ def read_yaml(path: Path) -> Any:
 # class attribute `parameters` (same form); a family with neither (a plugin) checks its params itself.
 _TEXTS, _FRACTIONS, _NUMBERS = "texts", "fractions", "numbers"
 _COMMON = {"haystack_dir": "text", "data_dir": "text"}
-_RULER = {"template": "text", "answer_prefix": "text", "tokens_to_generate": "count", "num_samples": "count"}
+_RULER = {"template": "text", "answer_prefix": "text", "tokens_to_generate": "count", "num_samples": "count",
+          "sizing": ("ruler", "fill")}
 _INFINITEBENCH = {"template": "text", "depths": _FRACTIONS, "positions": "count", "num_samples": "count",
                   "max_new_tokens": "count"}
 _NEEDLE = ("words", "numbers", "uuids")

@@ -13,6 +13,7 @@ capital initial. NLTK's punkt learns abbreviations statistically; it differs on 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -126,6 +127,8 @@ class SentencePieces:
     text: str  # normalised: single spaces
     sentences: list[str] = field(default_factory=list)
     ids: list[list[int]] = field(default_factory=list)
+    #: words in sentences 0..i (RULER sizes essay haystacks in words)
+    cumulative_words: list[int] = field(default_factory=list)
     _cursor: int = 0
 
     def ensure(self, n: int) -> None:
@@ -141,7 +144,12 @@ class SentencePieces:
                     spans = spans[:-1]
                 else:
                     self._cursor = end
-            self.sentences += [self.text[start + a: start + b] for a, b in spans]
+            new = [self.text[start + a: start + b] for a, b in spans]
+            total = self.cumulative_words[-1] if self.cumulative_words else 0
+            for sentence in new:
+                total += sentence.count(" ") + 1
+                self.cumulative_words.append(total)
+            self.sentences += new
         if len(self.ids) < n:
             start = len(self.ids)
             texts = [s if i == 0 else " " + s for i, s in enumerate(self.sentences[start:], start)]
@@ -149,6 +157,18 @@ class SentencePieces:
 
     def sentence(self, i: int) -> str:
         return self.sentences[i]
+
+    def words_before(self, k: int) -> int:
+        """Words in the first `k` sentences."""
+        return self.cumulative_words[k - 1] if k else 0
+
+    def sentences_within(self, n: int) -> tuple[int, int]:
+        """(whole sentences, words of the next one) that make up the first `n` words; pieces encoded."""
+        while not self.cumulative_words or self.cumulative_words[-1] < n:
+            self.ensure(max(2 * len(self.sentences), 64))
+        full = bisect.bisect_right(self.cumulative_words, n)
+        self.ensure(full + 1)
+        return full, n - self.words_before(full)
 
 
 _PIECES: dict[tuple, SentencePieces] = {}

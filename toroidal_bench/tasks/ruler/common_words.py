@@ -6,23 +6,26 @@ words than that, RULER switches to its `json/english_words.json` list, which mus
 `english_words.json` in `data_dir`. A sample draws N distinct words; the first num_cw are "common"
 and appear freq_cw times, the others freq_ucw times (6 and 1 when the length is below 4096); the
 list is shuffled with `random.Random(seed)` and rendered "1. w 2. w …". One few-shot example (40
-words ×10/×3, or 20 words ×3/×1 below 4096) with its answer comes first. N is the largest that fits.
+words ×10/×3, or 20 words ×3/×1 below 4096) with its answer comes first.
+
+Haystack unit: a distinct word. `sizing: ruler` counts them with RULER's search (estimate from a
+4096-word probe, upper bound twice that estimate, steps of 10 words); `sizing: fill` takes the largest
+N that fits.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from ...errors import UsageError
 from .. import task_family
-from ..base import Sample
-from ..pieces import Encoder, encoder_for
-from .base import RulerTask
+from ..pieces import Encoder
+from .base import Built, RulerTask
+from .sizing import Search
 from .words import wonderwords_list
 
 
@@ -40,48 +43,86 @@ def numbered(words: list[str]) -> str:
     return " ".join(f"{i + 1}. {w}" for i, w in enumerate(words))
 
 
+@dataclass(frozen=True)
+class CwePlan:
+    enc: Encoder
+    length: int
+    seed: int
+    vocab: list[str]
+    num_cw: int
+    freq_cw: int
+    freq_ucw: int
+    shot: tuple[int, int, int]  # words, common and rare repetitions of the few-shot example
+
+
 @task_family("ruler.cwe")
 class RulerCommonWords(RulerTask):
     kind = "common_words_extraction"
-    version = "1"
+    version = "2"
 
-    def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
+    def plan(self, enc: Encoder, length: int, seed: int) -> CwePlan:
         p = self.params
-        num_cw = int(p.get("num_cw", 10))
         short = length < 4096
         freq_cw, freq_ucw = (6, 1) if short else (int(p.get("freq_cw", 30)), int(p.get("freq_ucw", 3)))
-        shot_words, shot_cw, shot_ucw = (20, 3, 1) if short else (40, 10, 3)
-        enc = encoder_for(tokenizer)
         vocab = sorted(set(wonderwords_list("nounlist.txt") + wonderwords_list("adjectivelist.txt")
                            + wonderwords_list("verblist.txt")))
+        return CwePlan(enc, length, seed, vocab, int(p.get("num_cw", 10)), freq_cw, freq_ucw,
+                       (20, 3, 1) if short else (40, 10, 3))
+
+    def rule(self, length: int) -> Search:
+        return Search(incremental=10, estimate_at=4096, factor=2, floor_first=True)
+
+    def _ends(self, plan: CwePlan, rng: random.Random) -> tuple[list[int], list[int]]:
+        """Token ids before and after the task's list: few-shot examples, template parts."""
         prompt = self.template + self.answer_prefix
-        for index in range(self.count(limit)):
-            rng = self.rng(seed, length, index)
-            shots = []
-            for _ in range(int(p.get("num_fewshot", 1))):
-                words, common = self._example(rng, seed, vocab, shot_words, shot_cw, shot_ucw, num_cw)
-                shots.append(prompt.replace("{context}", numbered(words)) + " " + numbered(common))
-            before, after = prompt.split("{context}")  # the first entry "1." follows the newline
-            head = enc.head("\n".join(shots) + "\n" + before)
-            tail = enc.one(after)
-            room = self.budget(length) - len(head) - len(tail)
-            pool = vocab
+        shots = []
+        for _ in range(int(self.params.get("num_fewshot", 1))):
+            words, common = self._example(rng, plan.seed, plan.vocab, *plan.shot, plan.num_cw)
+            shots.append(prompt.replace("{context}", numbered(words)) + " " + numbered(common))
+        before, after = prompt.split("{context}")  # the first entry "1." follows the newline
+        return plan.enc.head("\n".join(shots) + "\n" + before), plan.enc.one(after)
+
+    def build(self, plan: CwePlan, rng: random.Random, n: int, index: int) -> Built:
+        head, tail = self._ends(plan, rng)
+        # RULER samples from wonderwords while they suffice, else from its english word list
+        pool = plan.vocab if n <= len(plan.vocab) else english_words(self.params.get("data_dir"))
+        if n > len(pool):
+            raise UsageError(f"cwe needs {n} distinct words; the word lists have {len(pool)}")
+        return self._built(plan, head, tail, rng.sample(pool, n), n)
+
+    def tokens(self, plan: CwePlan, rng: random.Random, n: int) -> int:
+        """The probe's length without building it: the shuffle does not change the sum."""
+        head, tail = self._ends(plan, rng)
+        pool = plan.vocab if n <= len(plan.vocab) else english_words(self.params.get("data_dir"))
+        order = rng.sample(pool, min(n, len(pool)))
+        reps = [plan.freq_cw] * plan.num_cw + [plan.freq_ucw] * (len(order) - plan.num_cw)
+        words = sum(r * len(ids) for r, ids in zip(reps, plan.enc.many([" " + w for w in order]), strict=False))
+        numbers = sum(map(len, self._numbers(plan.enc, sum(reps))))
+        return len(head) + len(tail) + words + numbers
+
+    def fill(self, plan: CwePlan, rng: random.Random, index: int) -> Built:
+        head, tail = self._ends(plan, rng)
+        room = self.budget(plan.length) - len(head) - len(tail)
+        order = rng.sample(plan.vocab, len(plan.vocab))
+        n = self._fit(plan.enc, order, room, plan.num_cw, plan.freq_cw, plan.freq_ucw)
+        if n is None:  # more words than wonderwords has: RULER's english word list
+            pool = english_words(self.params.get("data_dir"))
             order = rng.sample(pool, len(pool))
-            n = self._fit(enc, order, room, num_cw, freq_cw, freq_ucw)
-            if n is None:  # more words than wonderwords has: RULER's english word list
-                pool = english_words(p.get("data_dir"))
-                order = rng.sample(pool, len(pool))
-                n = self._fit(enc, order, room, num_cw, freq_cw, freq_ucw)
-            if n is None or n < num_cw:
-                raise self.too_short(length, self.budget(length) - room)
-            common = order[:num_cw]
-            listed = common * freq_cw + order[num_cw:n] * freq_ucw
-            random.Random(seed).shuffle(listed)
-            ids = list(head)
-            for num, word in zip(self._numbers(enc, len(listed)), enc.many([" " + w for w in listed]), strict=True):
-                ids += num + word
-            yield self.make(enc, ids + tail, length, index, common, haystack="words", haystack_units=n,
-                            answer_prefix=self.answer_prefix)
+            n = self._fit(plan.enc, order, room, plan.num_cw, plan.freq_cw, plan.freq_ucw)
+        if n is None or n < plan.num_cw:  # the real need: the common words at their repetitions
+            smallest = self._built(plan, head, tail, order[:plan.num_cw], plan.num_cw)
+            raise self.too_short(plan.length, len(smallest.ids))
+        return self._built(plan, head, tail, order, n)
+
+    def _built(self, plan: CwePlan, head: list[int], tail: list[int], order: list[str], n: int) -> Built:
+        common = order[:plan.num_cw]
+        listed = common * plan.freq_cw + order[plan.num_cw:n] * plan.freq_ucw
+        random.Random(plan.seed).shuffle(listed)
+        ids = list(head)
+        words = plan.enc.many([" " + w for w in listed])
+        for num, word in zip(self._numbers(plan.enc, len(listed)), words, strict=True):
+            ids += num + word
+        return Built(ids + tail, common, n, meta={"haystack": "words", "answer_prefix": self.answer_prefix})
 
     @staticmethod
     def _example(rng: random.Random, seed: int, vocab: list[str], n: int, cr: int, ur: int, num_cw: int):

@@ -8,23 +8,23 @@ queried and the answers are all their values. Haystacks:
  - needle: random distractor needles instead of the noise sentence;
  - essay: prose, whitespace-normalised and split into sentences; each needle goes between sentences
    at a depth drawn without replacement from round(linspace(0, 100, 40)); joined by " ".
-RULER sizes the haystack by binary search over re-tokenized text; here unit token counts add up
-exactly, so the haystack is the largest that fits (essay: down to a word of the last sentence).
+Haystack units (RULER's): essay words; noise lines; distractor needles. `sizing: ruler` counts them
+as RULER's search does (increments of 500 words, or 25 lines — 5 below 4096 tokens); `sizing: fill`
+takes the largest haystack that fits (essay: down to a word of the last sentence).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
 
 from ...errors import UsageError
 from .. import task_family
-from ..base import Sample
-from ..haystack import essay_pieces, load_source
-from ..pieces import Encoder, encoder_for
-from .base import RulerTask, split_template
+from ..haystack import SentencePieces, essay_pieces, load_source
+from ..pieces import Encoder
+from .base import Built, RulerTask, split_template
 from .constants import DEPTHS, NEEDLE, NOISE
+from .sizing import Search
 from .words import random_value
 
 
@@ -34,61 +34,104 @@ def singular(template: str) -> str:
             .replace("answers", "answer"))
 
 
+@dataclass(frozen=True)
+class NiahPlan:
+    enc: Encoder
+    length: int
+    seed: int
+    haystack: str
+    kt: str  # key kind
+    vt: str  # value kind
+    nk: int
+    nv: int
+    nq: int
+    template: str  # template + answer prefix, singular rewrite applied, {type_needle_v} filled
+    prefix: str  # answer prefix, likewise
+    essay: SentencePieces | None = None
+    source_name: str = ""
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One sample's random content: its needles, answers and the prompt text around {context}."""
+
+    needles: list[str]
+    answers: list[str]
+    text: str
+    prefix: str
+
+
 @task_family("ruler.niah")
 class RulerNiah(RulerTask):
     kind = "niah"
-    version = "1"
+    version = "2"
 
-    def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
+    def check_inputs(self) -> None:
+        if self.params.get("type_haystack", "essay") == "essay":
+            load_source(self.params)
+
+    def plan(self, enc: Encoder, length: int, seed: int) -> NiahPlan:
         p = self.params
         haystack = p.get("type_haystack", "essay")
+        if haystack not in ("noise", "needle", "essay"):
+            raise UsageError(f"unknown RULER haystack type '{haystack}' (noise, needle, essay)")
         kt, vt = p.get("type_needle_k", "words"), p.get("type_needle_v", "numbers")
         nv, nq = int(p.get("num_needle_v", 1)), int(p.get("num_needle_q", 1))
-        nk = max(int(p.get("num_needle_k", 1)), nq)
-        enc = encoder_for(tokenizer)
-        template, prefix = self.template + self.answer_prefix, self.answer_prefix
-        shown_v = vt
+        template, prefix, shown_v = self.template + self.answer_prefix, self.answer_prefix, vt
         if nq * nv == 1:
             template, prefix, shown_v = singular(template), singular(prefix), vt[:-1]
-        for index in range(self.count(limit)):
-            rng = self.rng(seed, length, index)
-            keys, values, needles = [], [], []
-            for _ in range(nk):
-                keys.append(random_value(rng, kt))
-                values.append([random_value(rng, vt) for _ in range(nv)])
-                needles += [NEEDLE.format(type_needle_v=vt, key=keys[-1], value=v) for v in values[-1]]
-            random.Random(seed).shuffle(needles)
-            chosen = rng.sample(range(nk), nq)
-            queries = [keys[i] for i in chosen]
-            answers = [a for i in chosen for a in values[i]]
-            query = ", ".join(queries[:-1]) + ", and " + queries[-1] if nq > 1 else queries[0]
-            text = template.replace("{type_needle_v}", shown_v).replace("{query}", query)
-            if haystack == "essay":
-                ids, depths, units, name = self._essay(enc, text, needles, length, rng)
-            else:
-                ids, depths, units, name = self._lines(enc, text, needles, length, rng, haystack, kt, vt)
-            first = next(i for i, n in enumerate(needles) if n.endswith(f" {answers[0]}."))
-            yield self.make(enc, ids, length, index, answers, depth=depths[first], haystack=name,
-                            haystack_units=units, needle_depths=depths,
-                            answer_prefix=prefix.replace("{type_needle_v}", shown_v).replace("{query}", query))
+        essay, name = None, haystack
+        if haystack == "essay":
+            source = load_source(p)
+            essay, name = essay_pieces(enc, source), source.name
+        return NiahPlan(enc, length, seed, haystack, kt, vt, max(int(p.get("num_needle_k", 1)), nq), nv, nq,
+                        template.replace("{type_needle_v}", shown_v), prefix.replace("{type_needle_v}", shown_v),
+                        essay, name)
 
-    def _lines(self, enc: Encoder, text: str, needles: list[str], length: int, rng: random.Random,
-               haystack: str, kt: str, vt: str) -> tuple[list[int], list[float], int, str]:
-        """noise / needle haystacks: one item per line."""
-        before, after = split_template(text)
-        head, tail = enc.head(before), enc.one(after)
-        needle_ids = enc.many(["\n" + n for n in needles])
-        room = self.budget(length) - len(head) - len(tail) - sum(map(len, needle_ids))
-        if haystack == "noise":
-            unit = enc.one("\n" + NOISE)
-            n = room // len(unit) if room > 0 else 0
-            items = [unit] * n
-        elif haystack == "needle":
+    def rule(self, length: int) -> Search:
+        p = self.params
+        step = 500 if p.get("type_haystack", "essay") == "essay" else (25 if length >= 4096 else 5)
+        return Search(incremental=step, estimate_at=step)
+
+    def draw(self, plan: NiahPlan, rng: random.Random) -> Draw:
+        keys, values, needles = [], [], []
+        for _ in range(plan.nk):
+            keys.append(random_value(rng, plan.kt))
+            values.append([random_value(rng, plan.vt) for _ in range(plan.nv)])
+            needles += [NEEDLE.format(type_needle_v=plan.vt, key=keys[-1], value=v) for v in values[-1]]
+        random.Random(plan.seed).shuffle(needles)
+        chosen = rng.sample(range(plan.nk), plan.nq)
+        queries = [keys[i] for i in chosen]
+        answers = [a for i in chosen for a in values[i]]
+        query = ", ".join(queries[:-1]) + ", and " + queries[-1] if plan.nq > 1 else queries[0]
+        return Draw(needles, answers, plan.template.replace("{query}", query), plan.prefix.replace("{query}", query))
+
+    def build(self, plan: NiahPlan, rng: random.Random, n: int, index: int) -> Built:
+        d = self.draw(plan, rng)
+        if plan.essay is not None:
+            head, tail = self._essay_ends(plan, d)
+            return self._essay(plan, d, head, tail, essay_words(plan.essay, n), rng, n)
+        head, tail, needle_ids = self._line_ends(plan, d)
+        if plan.haystack == "noise":
+            items = [plan.enc.one("\n" + NOISE)] * n
+        else:
+            items = plan.enc.many(["\n" + self._distractor(plan, rng) for _ in range(n)])
+        return self._lines(plan, d, head, tail, needle_ids, items, rng)
+
+    def fill(self, plan: NiahPlan, rng: random.Random, index: int) -> Built:
+        d = self.draw(plan, rng)
+        if plan.essay is not None:
+            return self._essay_fill(plan, d, rng)
+        head, tail, needle_ids = self._line_ends(plan, d)
+        room = self.budget(plan.length) - len(head) - len(tail) - sum(map(len, needle_ids))
+        if plan.haystack == "noise":
+            unit = plan.enc.one("\n" + NOISE)
+            items = [unit] * (room // len(unit) if room > 0 else 0)
+        else:
             items, used = [], 0
             while True:  # draw distractors in batches until the next one would not fit
-                batch = [NEEDLE.format(type_needle_v=vt, key=random_value(rng, kt), value=random_value(rng, vt))
-                         for _ in range(256)]
-                for ids in enc.many(["\n" + d for d in batch]):
+                batch = [self._distractor(plan, rng) for _ in range(256)]
+                for ids in plan.enc.many(["\n" + x for x in batch]):
                     if used + len(ids) > room:
                         break
                     items.append(ids)
@@ -96,35 +139,49 @@ class RulerNiah(RulerTask):
                 else:
                     continue
                 break
-            n = len(items)
-        else:
-            raise UsageError(f"unknown RULER haystack type '{haystack}' (noise, needle, essay)")
-        if n < len(needles):
-            raise self.too_short(length, self.budget(length) - room + len(needles))
+        return self._lines(plan, d, head, tail, needle_ids, items, rng)
+
+    @staticmethod
+    def _distractor(plan: NiahPlan, rng: random.Random) -> str:
+        return NEEDLE.format(type_needle_v=plan.vt, key=random_value(rng, plan.kt), value=random_value(rng, plan.vt))
+
+    @staticmethod
+    def _line_ends(plan: NiahPlan, d: Draw) -> tuple[list[int], list[int], list[list[int]]]:
+        before, after = split_template(d.text)
+        return plan.enc.head(before), plan.enc.one(after), plan.enc.many(["\n" + x for x in d.needles])
+
+    def _lines(self, plan: NiahPlan, d: Draw, head: list[int], tail: list[int], needle_ids: list[list[int]],
+               items: list[list[int]], rng: random.Random) -> Built:
+        """noise / needle haystacks: one item per line, needles before items at random indexes."""
+        n = len(items)
+        if n < len(needle_ids):
+            raise self.too_short(plan.length, len(head) + len(tail) + sum(map(len, needle_ids)) + len(needle_ids))
         # RULER: sorted(random.sample(...), reverse=True) zipped with the needles, inserted one by one
-        slots = sorted(rng.sample(range(n), len(needles)), reverse=True)
+        slots = sorted(rng.sample(range(n), len(needle_ids)), reverse=True)
         at: dict[int, list[int]] = {}
-        for slot, k in zip(slots, range(len(needles)), strict=True):
+        for slot, k in zip(slots, range(len(needle_ids)), strict=True):
             at.setdefault(slot, []).append(k)
-        ids, depths = list(head), [0.0] * len(needles)
+        ids, depths = list(head), [0.0] * len(needle_ids)
         for j in range(n):
             for k in at.get(j, ()):
                 depths[k] = j / n
                 ids += needle_ids[k]
             ids += items[j]
-        return ids + tail, depths, n, haystack
+        return self._built(plan, d, ids + tail, depths, n)
 
-    def _essay(self, enc: Encoder, text: str, needles: list[str], length: int,
-               rng: random.Random) -> tuple[list[int], list[float], int, str]:
-        source = load_source(self.params)
-        sp = essay_pieces(enc, source)
-        before, after = text.split("{context}")
-        head, tail = enc.head(before), enc.one(after)
-        # upper bound: every needle may need the trailing separator space (see below)
-        worst = sum(map(len, enc.many([" " + n + " " for n in needles])))
-        room = self.budget(length) - len(head) - len(tail) - worst
+    @staticmethod
+    def _essay_ends(plan: NiahPlan, d: Draw) -> tuple[list[int], list[int]]:
+        before, after = d.text.split("{context}")
+        return plan.enc.head(before), plan.enc.one(after)
+
+    def _essay_fill(self, plan: NiahPlan, d: Draw, rng: random.Random) -> Built:
+        enc, sp = plan.enc, plan.essay
+        head, tail = self._essay_ends(plan, d)
+        # upper bound: every needle may need the trailing separator space (see _essay)
+        worst = sum(map(len, enc.many([" " + n + " " for n in d.needles])))
+        room = self.budget(plan.length) - len(head) - len(tail) - worst
         if room <= 0:
-            raise self.too_short(length, self.budget(length) - room)
+            raise self.too_short(plan.length, self.budget(plan.length) - room)
         pieces: list[list[int]] = []
         used = 0
         while True:
@@ -145,18 +202,41 @@ class RulerNiah(RulerTask):
                 hi = mid - 1
         if lo:
             pieces.append(enc.one((" " if pieces else "") + " ".join(words[:lo])))
+        n_words = sp.words_before(len(pieces) - (1 if lo else 0)) + lo
+        return self._essay(plan, d, head, tail, pieces, rng, n_words)
+
+    def _essay(self, plan: NiahPlan, d: Draw, head: list[int], tail: list[int], pieces: list[list[int]],
+               rng: random.Random, n_words: int) -> Built:
+        """Needles between the sentence pieces at depths drawn without replacement from DEPTHS."""
         n = len(pieces)
-        drawn = rng.sample(DEPTHS, len(needles))
-        positions = sorted(int(n * d / 100) for d in drawn)
-        depths = sorted(d / 100 for d in drawn)
+        drawn = rng.sample(DEPTHS, len(d.needles))
+        positions = sorted(int(n * x / 100) for x in drawn)
+        depths = sorted(x / 100 for x in drawn)
         # RULER joins [seg0, needle0, seg1, ..., segK] with " ". A non-empty segment starting after
         # sentence 0 carries its separator; otherwise the needle before it carries a trailing one.
         ids = list(head)
         bounds = [0, *positions, n]
-        for k, needle in enumerate(needles):
+        for k, needle in enumerate(d.needles):
             ids += [t for piece in pieces[bounds[k]: bounds[k + 1]] for t in piece]
             nxt_start, nxt_end = bounds[k + 1], bounds[k + 2]
             carried = nxt_end > nxt_start and nxt_start > 0
-            ids += enc.one(" " + needle + ("" if carried else " "))
+            ids += plan.enc.one(" " + needle + ("" if carried else " "))
         ids += [t for piece in pieces[bounds[-2]:] for t in piece]
-        return ids + tail, depths, n, source.name
+        return self._built(plan, d, ids + tail, depths, n_words)
+
+    @staticmethod
+    def _built(plan: NiahPlan, d: Draw, ids: list[int], depths: list[float], units: int) -> Built:
+        first = next(i for i, n in enumerate(d.needles) if n.endswith(f" {d.answers[0]}."))
+        return Built(ids, d.answers, units, depth=depths[first],
+                     meta={"haystack": plan.source_name, "needle_depths": depths, "answer_prefix": d.prefix})
+
+
+def essay_words(sp: SentencePieces, n: int) -> list[list[int]]:
+    """The first `n` words of the haystack as sentence pieces, the last one cut to its first words
+    (RULER: the first n words, then split into sentences)."""
+    full, rest = sp.sentences_within(n)
+    pieces = sp.ids[:full]
+    if rest:
+        part = " ".join(sp.sentence(full).split(" ")[:rest])
+        pieces = [*pieces, sp.encoder.one((" " if full else "") + part)]
+    return pieces

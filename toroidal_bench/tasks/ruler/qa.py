@@ -12,18 +12,19 @@ Scored by string_match_part (any reference found).
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from ...errors import UsageError
 from .. import task_family
-from ..base import Sample
-from ..pieces import encoder_for
-from .base import RulerTask, split_template
+from ..pieces import Encoder
+from .base import PROBE, Built, RulerTask, split_template
+from .sizing import Search
 
 FILES = {"squad": ("dev-v2.0.json", "squad.json"), "hotpotqa": ("hotpot_dev_distractor_v1.json", "hotpotqa.json")}
 DESCRIBE = {"squad": "the SQuAD v2.0 dev set", "hotpotqa": "the HotpotQA dev distractor set"}
@@ -76,51 +77,100 @@ def load(dataset: str, data_dir: str | None) -> tuple[list[Question], list[str]]
     return read_squad(data) if dataset == "squad" else read_hotpotqa(data)
 
 
+@dataclass(frozen=True)
+class QaPlan:
+    enc: Encoder
+    length: int
+    seed: int
+    dataset: str
+    questions: list[Question]
+    docs: list[str]
+
+
 @task_family("ruler.qa")
 class RulerQA(RulerTask):
     kind = "qa"
-    version = "1"
+    version = "2"
     metrics = ("string_match_part",)
 
-    def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
-        import random
+    def check_inputs(self) -> None:
+        self._data()
 
+    def _data(self) -> tuple[str, list[Question], list[str]]:
         dataset = self.params.get("dataset", "squad")
         if dataset not in FILES:
             raise UsageError(f"unknown RULER qa dataset '{dataset}'", "valid: squad, hotpotqa")
-        questions, docs = load(dataset, self.params.get("data_dir"))
-        enc = encoder_for(tokenizer)
-        offset = int(self.params.get("first_question", 0))
-        for index in range(self.count(limit)):
-            q = questions[(offset + index) % len(questions)]
-            rng = self.rng(seed, length, index)
-            text = (self.template + self.answer_prefix).replace("{query}", q.query)
-            before, after = split_template(text, sep="\n\n")
-            head, tail = enc.head(before), enc.one(after)
-            room = self.budget(length) - len(head) - len(tail)
-            chosen, used = [], 0
-            for doc in self._candidates(rng, q, len(docs)):
-                header = enc.one(f"\n\nDocument {len(chosen) + 1}:\n")
-                cost = len(header) + len(enc.one(docs[doc]))
-                if used + cost > room:
-                    break
-                chosen.append(doc)
-                used += cost
-            if len(chosen) < len(q.gold):
-                raise self.too_short(length, self.budget(length) - room + used)
-            random.Random(seed).shuffle(chosen)
-            ids = list(head)
-            for i, doc in enumerate(chosen):
-                ids += enc.one(f"\n\nDocument {i + 1}:\n") + enc.one(docs[doc])
-            gold = sorted(i for i, doc in enumerate(chosen) if doc in q.gold)
-            yield self.make(enc, ids + tail, length, index, list(q.answers), depth=gold[0] / len(chosen),
-                            haystack=dataset, gold_positions=gold,
-                            haystack_units=len(chosen), question_index=offset + index,
-                            answer_prefix=self.answer_prefix)
+        return dataset, *load(dataset, self.params.get("data_dir"))
+
+    def plan(self, enc: Encoder, length: int, seed: int) -> QaPlan:
+        dataset, questions, docs = self._data()
+        if not questions or not docs:
+            raise UsageError(f"RULER {dataset}: the data file holds no usable question or document")
+        return QaPlan(enc, length, seed, dataset, questions, docs)
+
+    def rule(self, length: int) -> Search:
+        return Search(incremental=10, estimate_at=10)
+
+    def question_index(self, plan: QaPlan, index: int) -> int:
+        """Sample i asks question first_question + i in file order; RULER's search probes ask question 0."""
+        if index == PROBE:
+            return 0
+        return (int(self.params.get("first_question", 0)) + index) % len(plan.questions)
+
+    def question(self, plan: QaPlan, index: int) -> Question:
+        return plan.questions[self.question_index(plan, index)]
+
+    def build(self, plan: QaPlan, rng: random.Random, n: int, index: int) -> Built:
+        q = self.question(plan, index)
+        total = len(plan.docs)
+        if n >= total:  # RULER: every document, in file order, repeated as needed
+            chosen = [i % total for i in range(n)]
+        elif n - len(q.gold) > len(q.more):
+            others = sorted(set(range(total)) - set(q.gold) - set(q.more))
+            chosen = [*q.gold, *q.more, *rng.sample(others, n - len(q.gold) - len(q.more))]
+        else:
+            chosen = [*q.gold, *rng.sample(q.more, max(n - len(q.gold), 0))]
+        return self._render(plan, q, index, chosen)
+
+    def fill(self, plan: QaPlan, rng: random.Random, index: int) -> Built:
+        q = self.question(plan, index)
+        head, tail = self._ends(plan, q)
+        room = self.budget(plan.length) - len(head) - len(tail)
+        chosen, used = [], 0
+        for doc in self._candidates(rng, q, len(plan.docs)):
+            cost = len(plan.enc.one(f"\n\nDocument {len(chosen) + 1}:\n")) + len(plan.enc.one(plan.docs[doc]))
+            if used + cost > room:
+                break
+            chosen.append(doc)
+            used += cost
+        if len(chosen) < len(q.gold):
+            gold = sum(len(plan.enc.one(f"\n\nDocument {i + 1}:\n")) + len(plan.enc.one(plan.docs[d]))
+                       for i, d in enumerate(q.gold))
+            raise self.too_short(plan.length, len(head) + len(tail) + gold)
+        return self._render(plan, q, index, chosen)
+
+    def _ends(self, plan: QaPlan, q: Question) -> tuple[list[int], list[int]]:
+        text = (self.template + self.answer_prefix).replace("{query}", q.query)
+        before, after = split_template(text, sep="\n\n")
+        return plan.enc.head(before), plan.enc.one(after)
+
+    def _render(self, plan: QaPlan, q: Question, index: int, chosen: list[int]) -> Built:
+        chosen = list(chosen)
+        random.Random(plan.seed).shuffle(chosen)
+        head, tail = self._ends(plan, q)
+        ids = list(head)
+        for i, doc in enumerate(chosen):
+            ids += plan.enc.one(f"\n\nDocument {i + 1}:\n") + plan.enc.one(plan.docs[doc])
+        gold = sorted(i for i, doc in enumerate(chosen) if doc in q.gold)
+        return Built(ids + tail, list(q.answers), len(chosen), depth=gold[0] / len(chosen) if gold else None,
+                     meta={"haystack": plan.dataset, "gold_positions": gold,
+                           "question_index": self.question_index(plan, index),
+                           "answer_prefix": self.answer_prefix})
 
     @staticmethod
-    def _candidates(rng, q: Question, total: int) -> Iterable[int]:
-        """Gold documents, then same-article ones in random order, then random others, without repeats."""
+    def _candidates(rng: random.Random, q: Question, total: int) -> Iterator[int]:
+        """Gold documents, then same-article ones in random order, then random others; once every
+        document is used, all of them again in file order, repeatedly (RULER's repetition)."""
         yield from q.gold
         more = list(q.more)
         rng.shuffle(more)
@@ -131,3 +181,4 @@ class RulerQA(RulerTask):
             if doc not in seen:
                 seen.add(doc)
                 yield doc
+        yield from itertools.cycle(range(total))

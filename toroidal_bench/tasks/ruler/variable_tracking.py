@@ -8,21 +8,23 @@ at sorted random line indexes in order. The answer is every name of chain 0.
 One in-context example precedes the task, as RULER always adds it: a run of the same generator with
 3-letter names, value 12345 and a haystack of at most 500 tokens (at least 5 noise lines), followed
 by its answer; per sample its names and value are re-randomised by string replacement.
+
+Haystack unit: a noise line. `sizing: ruler` counts them with RULER's search (increments of 10 lines,
+5 below 4096 tokens; the search probes count the example un-randomised, as RULER's do).
 """
 
 from __future__ import annotations
 
 import random
 import string
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
 
 from ...errors import UsageError
 from .. import task_family
-from ..base import Sample
-from ..pieces import Encoder, encoder_for
-from .base import RulerTask, split_template
+from ..pieces import Encoder
+from .base import Built, RulerTask, split_template
 from .constants import NOISE
+from .sizing import Search, ruler_count
 
 
 def chains(rng: random.Random, num_chains: int, num_hops: int, icl: bool = False) -> tuple[list, list]:
@@ -51,43 +53,73 @@ def insert_chains(rng: random.Random, n: int, statements: list[list[str]]) -> li
     return lines
 
 
+@dataclass(frozen=True)
+class VtPlan:
+    enc: Encoder
+    length: int
+    icl: str | None  # the in-context example text, un-randomised
+
+
 @task_family("ruler.vt")
 class RulerVariableTracking(RulerTask):
     kind = "variable_tracking"
-    version = "1"
+    version = "2"
 
-    def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
-        p = self.params
-        if p.get("type_haystack", "noise") != "noise":
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.params.get("num_chains", 1)), int(self.params.get("num_hops", 4))
+
+    def plan(self, enc: Encoder, length: int, seed: int) -> VtPlan:
+        if self.params.get("type_haystack", "noise") != "noise":
             raise UsageError("ruler.vt implements the noise haystack (the one RULER's vt task uses)")
-        num_chains, num_hops = int(p.get("num_chains", 1)), int(p.get("num_hops", 4))
-        enc = encoder_for(tokenizer)
-        icl = self._icl_example(enc, seed, num_chains, num_hops) if p.get("add_fewshot", True) else None
-        for index in range(self.count(limit)):
-            rng = self.rng(seed, length, index)
-            groups, statements = chains(rng, num_chains, num_hops)
-            value = statements[0][0].split("=")[-1].strip()
-            text = self.template + self.answer_prefix
-            text = text.replace("{query}", value).replace("{num_v}", str(num_hops + 1))
-            before, after = split_template(text)
-            if icl is not None:
-                before = randomize_icl(rng, icl, num_hops) + "\n" + before
-            ids, n, _ = self._build(enc, before, after, statements, self.budget(length), rng, length)
-            yield self.make(enc, ids, length, index, groups[0], haystack="noise", haystack_units=n,
-                            answer_prefix=self.answer_prefix.replace("{query}", value)
-                            .replace("{num_v}", str(num_hops + 1)))
+        icl = self._icl_example(enc, seed, *self.shape) if self.params.get("add_fewshot", True) else None
+        return VtPlan(enc, length, icl)
+
+    def rule(self, length: int) -> Search:
+        step = 10 if length >= 4096 else 5
+        return Search(incremental=step, estimate_at=step)
+
+    def ruler_count(self, plan: VtPlan, length: int, seed: int) -> int | None:
+        """RULER estimates tokens per line from a probe without the example, then searches with
+        the example counted as it is (not re-randomised)."""
+        rng = self.rng(seed, length, -1)
+        icl = None if plan.icl is None else ("as is", plan.icl)
+        return ruler_count(lambda n: len(self._sample_at(plan, rng, n, icl).ids), length, self.budget(length),
+                           self.rule(length), estimate=lambda n: len(self._sample_at(plan, rng, n, None).ids))
+
+    def build(self, plan: VtPlan, rng: random.Random, n: int, index: int) -> Built:
+        return self._sample_at(plan, rng, n, None if plan.icl is None else ("random", plan.icl))
+
+    def fill(self, plan: VtPlan, rng: random.Random, index: int) -> Built:
+        return self._sample_at(plan, rng, None, None if plan.icl is None else ("random", plan.icl))
+
+    def _sample_at(self, plan: VtPlan, rng: random.Random, n: int | None, icl: tuple[str, str] | None) -> Built:
+        """A sample with `n` noise lines (None: as many as fit); `icl` = (how, example) or None."""
+        num_chains, num_hops = self.shape
+        groups, statements = chains(rng, num_chains, num_hops)
+        value = statements[0][0].split("=")[-1].strip()
+        text = (self.template + self.answer_prefix).replace("{query}", value).replace("{num_v}", str(num_hops + 1))
+        before, after = split_template(text)
+        if icl is not None:
+            how, example = icl
+            before = (randomize_icl(rng, example, num_hops) if how == "random" else example) + "\n" + before
+        ids, units, _ = self._build(plan.enc, before, after, statements, self.budget(plan.length), rng,
+                                    plan.length, count=n)
+        prefix = self.answer_prefix.replace("{query}", value).replace("{num_v}", str(num_hops + 1))
+        return Built(ids, groups[0], units, meta={"haystack": "noise", "answer_prefix": prefix})
 
     def _build(self, enc: Encoder, before: str, after: str, statements: list[list[str]], budget: int,
-               rng: random.Random, length: int | None, head_ids: bool = True) -> tuple[list[int], int, str]:
+               rng: random.Random, length: int | None, head_ids: bool = True,
+               count: int | None = None) -> tuple[list[int], int, str]:
         head = enc.head(before) if head_ids else enc.one(before)
         tail = enc.one(after)
         flat = [s for chain in statements for s in chain]
         chain_ids = dict(zip(flat, enc.many(["\n" + s for s in flat]), strict=True))
         unit = enc.one("\n" + NOISE)
-        room = budget - len(head) - len(tail) - sum(len(chain_ids[s]) for s in flat)
-        n = max(room // len(unit), 0)
+        fixed = len(head) + len(tail) + sum(len(chain_ids[s]) for s in flat)
+        n = max((budget - fixed) // len(unit), 0) if count is None else count
         if length is not None and n < 1:
-            raise self.too_short(length, budget - room + len(unit))
+            raise self.too_short(length, fixed + len(unit))
         if length is None:
             n = max(n, 5)  # RULER's binary search never goes below its increment of 5
         ids, text = list(head), [before]
