@@ -62,7 +62,7 @@ class Perplexity(TaskFamily):
             if len(tokens) < win.min_tokens:
                 continue
             request, cut = win.request(tokens)
-            meta = {"source": source, "protocol": win.protocol, "stride": win.stride,
+            meta = {"source": source, "protocol": win.protocol, "length": length, "stride": win.stride,
                     "positions": bool(p.get("positions", True))}
             if counts is not None and win.protocol != "at-length" and cut == 0:
                 meta.update(words=counts[0], bytes=counts[1])
@@ -79,7 +79,7 @@ class Perplexity(TaskFamily):
         meta = sample.meta
         scores: dict = scoring.document_scores(lp, meta.get("words"), meta.get("bytes"))
         if meta.get("positions", True):
-            scores.update(scoring.position_scores(lp, sample.request.max_length))
+            scores.update(scoring.position_scores(lp, meta["length"] - 1))
         return scores
 
     # -- documents as (id, token ids, text, (words, bytes) or None) ---------------------------------

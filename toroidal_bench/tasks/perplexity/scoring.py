@@ -6,10 +6,11 @@ word and byte counts of the original text also lm-eval's `word_perplexity`, `byt
 run's figure is lm-eval's corpus figure, not a mean of per-document values.
 
 NLL by position: the tokens a document's first window scores see everything before them, so the
-k-th of them (position k, 1-based) has exactly k − 1 tokens of the document as context. Those
-positions are grouped in log-spaced buckets [1, 2), [2, 4), …, [2^j, 2^(j+1)), the last cut at the
-first window's end; per bucket a document gets `nll`, `tokens` and `nll_per_token` rows, so a
-bucket's figure over documents is token-weighted too.
+k-th of them (position k, 1-based) has exactly k − 1 tokens of the document as context. Positions
+1 … L−1 (the span every protocol's first window covers: the sliding window's holds L − 1 scored
+tokens, the disjoint one's L, whose last is left out so that the buckets agree) are grouped in
+log-spaced buckets [1, 2), [2, 4), …, [2^j, 2^(j+1)), the last cut at L; per bucket a document gets
+`nll`, `tokens` and `nll_per_token` rows, so a bucket's figure over documents is token-weighted too.
 """
 
 from __future__ import annotations
