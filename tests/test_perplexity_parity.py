@@ -106,7 +106,7 @@ def guide_loop(model, ids: torch.Tensor, max_length: int, stride: int, literal_c
 def test_sliding_equals_the_transformers_guide_loop(model_dir, tmp_path, stride):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    text = (FIXTURES / "pg19/test/10003.txt").read_text()
+    text = (FIXTURES / "test/10003.txt").read_text()
     book = tmp_path / "book.txt"
     book.write_text(text)
     ours = _tbench(model_dir, tmp_path, "perplexity", "--data-file", str(book), "--param", "protocol=sliding",
