@@ -2,7 +2,6 @@
 protocol settings, and one-line refusals before any model loads."""
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +53,7 @@ def test_builtin_tasks_write_perplexity_and_position_rows(tmp_path):
     assert metrics == {"wikitext2": lm_eval, "pg19": ["nll", "perplexity", "tokens"],
                        "periodic_perplexity": ["nll", "perplexity", "tokens"]}
     buckets = df[df["position"].notna() & (df["metric"] == "tokens")]
-    for (task, sample), group in buckets.groupby(["task", "sample_id"]):
+    for _, group in buckets.groupby(["task", "sample_id"]):
         assert list(zip(group["position"], group["position_end"], strict=True)) == position_buckets(63)
         assert group["value"].sum() == 63  # positions 1..L−1 of every document ≥ L tokens
     assert set(df[df.task == "pg19"]["sample_id"]) == {"10001", "10003"}  # 10002 is shorter than L
