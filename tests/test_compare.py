@@ -10,8 +10,8 @@ def test_means_deltas_and_wins_against_a_hand_computation(tmp_path):
     b = write(tmp_path / "b.parquet", rows("m+alibi", "passkey", 512, "accuracy", [1, 1, 0, 0]))
     t = compare([a, b])
     ref, other = t.iloc[0], t.iloc[1]
-    assert ref["column"] == "a" and ref["mean"] == 0.5 and np.isnan(ref["delta"])
-    assert other["mean"] == 0.5 and other["delta"] == 0.0
+    assert ref["column"] == "a" and ref["value"] == 0.5 and np.isnan(ref["delta"])
+    assert other["value"] == 0.5 and other["delta"] == 0.0
     # per-sample differences b − a: 0, +1, 0, −1 → one win, one loss, four pairs
     assert (other["wins"], other["losses"], other["paired"]) == (1, 1, 4)
     assert other["ci_low"] <= 0.0 <= other["ci_high"]
@@ -61,7 +61,7 @@ def test_the_reference_is_the_first_file_even_without_the_first_tasks_rows(tmp_p
     assert t.iloc[0]["task"] == "niah" and t.iloc[0]["column"] == "b"  # the first row is not the reference's
     assert t.attrs["columns"] == ["a", "b"]
     assert t[(t.column == "b") & (t.task == "passkey")].iloc[0]["delta"] == pytest.approx(-0.5)
-    assert list(wide(t).columns) == ["task", "context_length", "metric", "a", "b"]
+    assert list(wide(t).columns) == ["task", "context_length", "metric", "position", "position_end", "a", "b"]
     console = Console(width=200, record=True)
     console.print(_rich_table(t))
     text = console.export_text()

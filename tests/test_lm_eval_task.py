@@ -82,7 +82,7 @@ def test_run_task_writes_rows_that_compare_reads(tmp_path):
     r = cli.invoke(app, ["compare", str(out), "--format", "json"])
     assert r.exit_code == 0, r.output
     table = {(d["task"], d["metric"]): d for d in json.loads(r.output)}
-    assert table[(f"lm-eval:{FIXTURES}/tbench_mc.yaml", "acc")]["mean"] == pytest.approx(mc.value.mean())
+    assert table[(f"lm-eval:{FIXTURES}/tbench_mc.yaml", "acc")]["value"] == pytest.approx(mc.value.mean())
 
 
 def test_per_doc_scores_and_triples():

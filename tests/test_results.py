@@ -13,7 +13,7 @@ from toroidal_bench.suites import expand
 def test_schema_is_declared_once_with_docs_and_required_columns():
     names = [f.name for f in results.SCHEMA]
     for col in ("run_id", "model_spec", "spec_hash", "model", "encoding", "task", "context_length", "depth",
-                "sample_id", "metric", "value", "prediction", "reference", "prompt_hash", "prompt_tokens",
+                "sample_id", "metric", "position", "position_end", "value", "prediction", "reference", "prompt_hash", "prompt_tokens",
                 "truncated_tokens", "latency_s", "error"):
         assert col in names
     assert all(f.metadata[b"doc"] for f in results.SCHEMA)
@@ -24,7 +24,7 @@ def test_write_read_round_trip_with_metadata(tmp_path):
     df = results.read(path)
     assert list(df["value"]) == [1.0, 0.0]
     assert df.attrs["run"] == {"run_id": "r1"}
-    assert pq.read_schema(path).metadata[b"tbench.schema_version"] == b"1"
+    assert pq.read_schema(path).metadata[b"tbench.schema_version"] == results.SCHEMA_VERSION.encode() == b"2"
     assert not list(tmp_path.glob(".*tmp"))  # no temp files left behind
 
 
@@ -197,3 +197,37 @@ def test_compare_on_a_wrongly_typed_file_exits_2(tmp_path):
     pq.write_table(_with_column(good, "context_length", pa.array(["abc"])), tmp_path / "bad.parquet")
     r = CliRunner().invoke(app, ["compare", str(tmp_path / "bad.parquet")])
     assert r.exit_code == 2 and "column context_length is string" in r.output and "internal error" not in r.output
+
+
+def _version_1_file(path, rs):
+    """A results file as version 1 wrote it: no position columns, version 1 in the metadata."""
+    table = results.to_table(rs, {"run_id": "old"}).drop_columns(["position", "position_end"])
+    meta = {**table.schema.metadata, b"tbench.schema_version": b"1"}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    return path
+
+
+def test_version_1_files_read_with_null_positions(tmp_path):
+    old = _version_1_file(tmp_path / "old.parquet", rows("m", "passkey", 512, "accuracy", [1.0, 0.0]))
+    df = results.read(old)
+    assert list(df.columns) == [n for n, _, _ in results.COLUMNS]
+    assert df["position"].isna().all() and df["position_end"].isna().all() and list(df["value"]) == [1.0, 0.0]
+
+
+def test_a_newer_schema_version_is_refused_in_one_line(tmp_path):
+    path = write(tmp_path / "new.parquet", rows("m", "t", 256, "acc", [1.0]))
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"tbench.schema_version": b"3"}), path)
+    with pytest.raises(ResultsError, match="schema version 3; this tbench reads 1, 2"):
+        results.read(path)
+
+
+def test_positions_round_trip_and_a_version_1_run_file_resumes_into_version_2(tmp_path):
+    positioned = [dict(r, position=p, position_end=2 * p) for r, p in zip(rows("m", "t", 256, "nll", [1.0, 2.0]), (1, 2),
+                                                                            strict=True)]
+    df = results.read(write(tmp_path / "p.parquet", positioned))
+    assert list(df["position"]) == [1, 2] and list(df["position_end"]) == [2, 4]
+    out = _version_1_file(tmp_path / "run.parquet", rows("m", "t", 256, "acc", [1.0], cell="old"))
+    results.write_shard(out, "new", rows("m", "t", 512, "acc", [0.0], cell="new"), {}, {"run_id": "r"})
+    merged = results.finalize(out, {"run_id": "r"})
+    assert merged.num_rows == 2 and pq.read_schema(out).metadata[b"tbench.schema_version"] == b"2"

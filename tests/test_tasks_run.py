@@ -18,7 +18,8 @@ TASKS = {"niah": 1024, "niah_multi": 1024, "number_string": 512, "kv_retrieval":
          "niah_multivalue": 1024, "niah_multiquery": 1024, "vt": 2048, "cwe": 2048, "fwe": 768,
          "qa_1": 1024, "qa_2": 1024}
 RANGES = {"string_match_all": (0, 100), "string_match_part": (0, 100), "accuracy": (0, 1),
-          "keyword_recall": (0, 1), "rouge1_recall": (0, 1), "perplexity": (1, math.inf)}
+          "keyword_recall": (0, 1), "rouge1_recall": (0, 1), "perplexity": (1, math.inf), "nll": (0, math.inf),
+          "tokens": (1, math.inf)}
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from typing import Any
 
 from . import __version__, results, resume
 from .errors import UsageError
+from .metrics import At
 from .suites import Cell
 from .tasks.base import LogLikelihood, Sample
 
@@ -190,8 +191,8 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
             samples = [s for s, _, _ in scored]
             latency = (time.perf_counter() - t) / max(1, len(samples))
             for s, o, scores in scored:
-                bad = [k for k, v in scores.items() if v is None or math.isnan(v)]
-                err = f"metric {', '.join(bad)} is NaN" if bad else None
+                bad = [_name(k) for k, v in scores.items() if v is None or math.isnan(v)]
+                err = f"metric {', '.join(dict.fromkeys(bad))} is NaN" if bad else None
                 rows += [_row(cell, runner, s, m, v, o, latency, err) for m, v in scores.items()]
             error = next((r["error"] for r in rows if r["error"]), None)
         except Exception as exc:
@@ -229,7 +230,12 @@ def _metrics_of(cell: Cell) -> tuple[str, ...]:
         return ("error",)
 
 
-def _row(cell: Cell, runner, s: Sample | None, metric: str, value, output, latency, error) -> dict[str, Any]:
+def _name(key: str | At) -> str:
+    return key.metric if isinstance(key, At) else key
+
+
+def _row(cell: Cell, runner, s: Sample | None, key: str | At, value, output, latency, error) -> dict[str, Any]:
+    """One results row; `key` is a metric name, or `At(metric, start, end)` for a range of positions."""
     ref = s.reference if s else None
     pred = output if isinstance(output, str) else None
     if isinstance(output, tuple) and s is not None and isinstance(s.request, LogLikelihood):
@@ -245,7 +251,9 @@ def _row(cell: Cell, runner, s: Sample | None, metric: str, value, output, laten
         "context_length": cell.length,
         "depth": s.depth if s else None,
         "sample_id": s.id if s else "",
-        "metric": metric,
+        "metric": _name(key),
+        "position": key.start if isinstance(key, At) else None,
+        "position_end": key.end if isinstance(key, At) else None,
         "value": None if value is None else float(value),
         "prediction": pred,
         "reference": ref if isinstance(ref, str) or ref is None else json.dumps(ref, default=str),

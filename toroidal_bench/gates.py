@@ -1,7 +1,11 @@
 """Pass gates: absolute thresholds and maximum drops against a baseline run.
 
-A gate never passes on missing data: no matching rows, failed cells among them, or a NaN mean all
-fail the gate. Gates are checked per model spec: every spec in the file must pass.
+A gate's observed value is its metric's aggregate as declared in metrics.py (accuracy: the mean;
+perplexity: exp(Σ nll ÷ Σ tokens) over the samples), over the rows without a position. `max_drop`
+follows the metric's direction: for a lower-is-better metric (perplexity) the gate fails when the
+value rises more than max_drop above the baseline's. A gate never passes on missing data: no
+matching rows, failed cells among them, or a NaN aggregate all fail the gate. Gates are checked per
+model spec: every spec in the file must pass.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import UsageError
+from .metrics import metric
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 _KEYS = {"task", "metric", "context_length", "model", "op", "value", "max_drop", "baseline"}
@@ -36,7 +41,10 @@ class Gate:
 
     def describe(self) -> str:
         where = f"{self.task}/{self.metric}" + (f"@{self.context_length}" if self.context_length else "")
-        return f"{where} drop ≤ {self.max_drop}" if self.relative else f"{where} {self.op} {self.value}"
+        if self.relative:
+            change = "rise" if metric(self.metric).better == "lower" else "drop"
+            return f"{where} {change} ≤ {self.max_drop}"
+        return f"{where} {self.op} {self.value}"
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,9 @@ def _finite(value: Any) -> bool:
 
 
 def _select(df: pd.DataFrame, gate: Gate) -> pd.DataFrame:
-    sel = (df["task"] == gate.task) & (df["metric"] == gate.metric)
+    """The rows a gate reads: its metric and the metrics it aggregates from, without positions."""
+    sel = (df["task"] == gate.task) & df["metric"].isin({gate.metric, *metric(gate.metric).inputs})
+    sel &= df["position"].isna()
     if gate.context_length is not None:
         sel &= df["context_length"] == gate.context_length
     if gate.model is not None:
@@ -106,16 +116,26 @@ def _select(df: pd.DataFrame, gate: Gate) -> pd.DataFrame:
     return df[sel]
 
 
-def _mean(rows: pd.DataFrame) -> tuple[float | None, str]:
-    if rows.empty:
+def _aggregate(rows: pd.DataFrame, name: str) -> tuple[float | None, str]:
+    """The metric's aggregate over `rows` (from _select), or None and why not."""
+    own = rows[rows["metric"] == name]
+    if own.empty:
         return None, "no matching rows"
     failed = int(rows["error"].notna().sum())
     if failed:
         return None, f"{failed} of {len(rows)} rows come from failed cells"
-    mean = float(rows["value"].mean())
-    if math.isnan(mean):
-        return None, "mean is NaN"
-    return mean, ""
+    m = metric(name)
+    if m.aggregation == "ratio":
+        from .compare import aggregate, per_sample  # pandas pivots: only when a gate needs one
+
+        value = aggregate(m, per_sample(rows))[0]
+        if math.isnan(value):
+            return None, f"no {' and '.join(m.inputs)} rows to aggregate {name} from"
+    else:
+        value = float(m.combine(own["value"].to_numpy(dtype=float)))
+    if math.isnan(value):
+        return None, f"{m.aggregation} is NaN"
+    return value, ""
 
 
 def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame,
@@ -128,7 +148,7 @@ def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame,
         specs = sorted(rows["model_spec"].unique()) or [gate.model or "(none)"]
         for spec in specs:
             mine = rows[rows["model_spec"] == spec]
-            observed, reason = _mean(mine)
+            observed, reason = _aggregate(mine, gate.metric)
             if gate.relative:
                 verdicts.append(_relative(gate, spec, mine, observed, reason, baseline))
                 continue
@@ -136,22 +156,33 @@ def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame,
             passed = observed is not None and OPS[gate.op](observed, threshold)
             if observed is not None and not passed:
                 reason = f"{observed:.4g} is not {gate.op} {threshold:g}"
-            verdicts.append(Verdict(gate, spec, passed, observed, threshold, len(mine), reason))
+            verdicts.append(Verdict(gate, spec, passed, observed, threshold, _count(mine, gate), reason))
     return verdicts
 
 
 def _relative(gate: Gate, spec: str, mine: pd.DataFrame, observed, reason, baseline) -> Verdict:
+    n = _count(mine, gate)
     if baseline is None:
-        return Verdict(gate, spec, False, observed, None, len(mine), "no baseline file given")
+        return Verdict(gate, spec, False, observed, None, n, "no baseline file given")
     base_rows = _select(baseline, gate)
     same = base_rows[base_rows["model_spec"] == spec]
     if same.empty and base_rows["model_spec"].nunique() == 1:
         same = base_rows  # a single-spec baseline is the reference for every spec
-    base_mean, base_reason = _mean(same)
-    if observed is None or base_mean is None:
+    base_value, base_reason = _aggregate(same, gate.metric)
+    if observed is None or base_value is None:
         why = reason or f"baseline: {base_reason}"
-        return Verdict(gate, spec, False, observed, None, len(mine), why)
-    threshold = base_mean - gate.max_drop
-    passed = observed >= threshold
-    why = "" if passed else f"dropped {base_mean - observed:.4g} from baseline {base_mean:.4g}"
-    return Verdict(gate, spec, passed, observed, threshold, len(mine), why)
+        return Verdict(gate, spec, False, observed, None, n, why)
+    if metric(gate.metric).better == "lower":  # a rise is the regression
+        threshold = base_value + gate.max_drop
+        passed = observed <= threshold
+        why = "" if passed else f"rose {observed - base_value:.4g} from baseline {base_value:.4g}"
+    else:
+        threshold = base_value - gate.max_drop
+        passed = observed >= threshold
+        why = "" if passed else f"dropped {base_value - observed:.4g} from baseline {base_value:.4g}"
+    return Verdict(gate, spec, passed, observed, threshold, n, why)
+
+
+def _count(rows: pd.DataFrame, gate: Gate) -> int:
+    """Rows of the gate's own metric (its inputs are not counted twice)."""
+    return int((rows["metric"] == gate.metric).sum())

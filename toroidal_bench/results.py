@@ -1,7 +1,8 @@
 """THE results schema, declared once; the atomic Parquet writer, the reader, shards and resume.
 
-One Parquet file per run, long format: one row per (sample, metric). Context length and needle depth
-are columns on every row, never parts of metric names. Full prompts are not repeated on every row:
+One Parquet file per run, long format: one row per (sample, metric), or per (sample, metric, position
+range) for metrics measured by position (NLL by position). Context length, needle depth and token
+positions are columns, never parts of metric names. Full prompts are not repeated on every row:
 each distinct prompt is stored once, by hash, in the optional sidecar `<run>.prompts.parquet`.
 Run metadata (JSON) sits in the file's key-value metadata under `tbench.run`.
 
@@ -33,7 +34,11 @@ import pyarrow.parquet as pq
 
 from .errors import ResultsError, UsageError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: position, position_end
+#: versions this reader takes; columns an older version lacks read as null
+READABLE_VERSIONS = ("1", "2")
+#: columns added after version 1, with the version that added them
+ADDED_COLUMNS = {"position": "2", "position_end": "2"}
 METADATA_KEY = b"tbench.run"
 REPLACING_MARK = "replaces-results"  # in the shard dir: these shards replace the run file, not add to it
 
@@ -50,6 +55,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("depth", pa.float64(), "needle position in [0, 1]; null where the task has none"),
     ("sample_id", pa.string(), "sample identifier, stable across runs with the same seed"),
     ("metric", pa.string(), "metric name, e.g. 'accuracy'"),
+    ("position", pa.int64(), "first token position (1-based) the value covers; null for whole-sample metrics"),
+    ("position_end", pa.int64(), "token position after the last one covered ([position, position_end)); null "
+                                  "with position"),
     ("value", pa.float64(), "metric value; null when the cell failed"),
     ("prediction", pa.string(), "model output (generation tasks)"),
     ("reference", pa.string(), "expected answer(s), JSON-encoded when not a plain string"),
@@ -127,6 +135,13 @@ def read_table(path: Path) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise ResultsError(f"{path} is not a readable Parquet file ({_brief(exc)})") from None
+    version = _schema_version(table)
+    if version not in READABLE_VERSIONS:
+        raise ResultsError(f"{path} has results schema version {version}; this tbench reads "
+                           f"{', '.join(READABLE_VERSIONS)}", "upgrade tbench to read it")
+    for name, added in ADDED_COLUMNS.items():  # an older file: the column did not exist yet
+        if name not in table.column_names and int(version) < int(added):
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.int64()))
     missing = [n for n, _, _ in COLUMNS if n not in table.column_names]
     if missing:
         raise ResultsError(f"{path} is not a tbench results file (missing columns: {', '.join(missing)})")
@@ -137,6 +152,11 @@ def read_table(path: Path) -> pa.Table:
         return table.select([n for n, _, _ in COLUMNS]).cast(SCHEMA)
     except pa.ArrowException as exc:
         raise ResultsError(f"{path} holds values the results schema cannot take ({_brief(exc)})") from None
+
+
+def _schema_version(table: pa.Table) -> str:
+    raw = (table.schema.metadata or {}).get(b"tbench.schema_version", b"1")  # files before the key: version 1
+    return raw.decode("utf-8", errors="replace")
 
 
 def _field_type(table: pa.Table, name: str) -> pa.DataType | None:

@@ -13,6 +13,12 @@ from . import options as o
 from .errors import EXIT_CELLS, EXIT_GATE, handles_errors
 from .output import err_console
 
+DataFile = Annotated[Path | None, typer.Option(
+    "--data-file", help="Your own text for the perplexity task: a .txt file, a folder of them, or a .jsonl "
+                        "with a 'text' field.")]
+Param = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="Task parameter key=value (value read as YAML), e.g. protocol=sliding; repeatable.")]
+
 app = typer.Typer(help="Run tasks or a suite and write results as Parquet.", no_args_is_help=True)
 
 
@@ -28,11 +34,13 @@ def run_task(
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     beyond_max_positions: o.BeyondMaxPositions = False,
+    data_file: DataFile = None, param: Param = None,
 ) -> None:
     """Run TASKS for every --model at every --length."""
     from ..suites import expand
 
-    cells = expand(model, tasks, length, seed=seed, limit=limit, params=_overrides(haystack_dir, data_dir),
+    params = {**_overrides(haystack_dir, data_dir, data_file), **_params(param)}
+    cells = expand(model, tasks, length, seed=seed, limit=limit, params=params,
                    beyond_max_positions=beyond_max_positions)
     summary = _execute(cells, out, locals(), suite=None)
     _exit(summary, gates_ok=True)
@@ -68,12 +76,33 @@ def run_suite(
     _exit(summary, gates_ok)
 
 
-def _overrides(haystack_dir: Path | None, data_dir: Path | None) -> dict[str, Any]:
+def _overrides(haystack_dir: Path | None, data_dir: Path | None, data_file: Path | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if haystack_dir is not None:
         params["haystack_dir"] = str(haystack_dir)
     if data_dir is not None:
         params["data_dir"] = str(data_dir)
+    if data_file is not None:
+        params["data_file"] = str(data_file)
+    return params
+
+
+def _params(items: list[str] | None) -> dict[str, Any]:
+    """`--param key=value` pairs; each value is read as YAML (512 → int, true → bool, sliding → str)."""
+    import yaml
+
+    from ..errors import UsageError
+
+    params: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param {item!r} is not key=value", "e.g. --param protocol=sliding")
+        try:
+            value = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            value = text
+        params[key.strip()] = value
     return params
 
 

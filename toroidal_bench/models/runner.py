@@ -77,7 +77,8 @@ class Runner:
         owner: list[int] = []
         for i, r in enumerate(requests):
             length = r.max_length or self.max_length
-            ws = (strided_windows(r.token_ids, self.prefix_id, length, stride) if stride
+            step = r.stride or stride  # the request's own stride wins
+            ws = (strided_windows(r.token_ids, self.prefix_id, length, step) if step
                   else disjoint_windows(r.token_ids, self.prefix_id, length))
             windows += ws
             owner += [i] * len(ws)

@@ -19,6 +19,7 @@ TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
         "toroidal_bench.tasks.infinitebench",
         "toroidal_bench.tasks.periodic",
         "toroidal_bench.tasks.lm_eval_task",
+        "toroidal_bench.tasks.perplexity",
     ),
 )
 

@@ -33,10 +33,13 @@ class LogLikelihood:
 
 @dataclass(frozen=True)
 class Rolling:
-    """Per-token log-probabilities of a whole token sequence, in windows of at most `max_length`."""
+    """Per-token log-probabilities of a whole token sequence, in windows of at most `max_length`:
+    disjoint windows, or with `stride` windows that advance by that many tokens and score only the
+    tokens no earlier window scored (see models/windows.py)."""
 
     token_ids: tuple[int, ...]
     max_length: int | None = None
+    stride: int | None = None
 
 
 Request = Generate | LogLikelihood | Rolling

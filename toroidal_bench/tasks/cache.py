@@ -44,7 +44,7 @@ def _request(r: Any) -> dict[str, Any]:
     if isinstance(r, LogLikelihood):
         return {"kind": "loglikelihood", "context_ids": _ids(r.context_ids),
                 "continuation_ids": _ids(r.continuation_ids)}
-    return {"kind": "rolling", "token_ids": _ids(r.token_ids), "max_length": r.max_length}
+    return {"kind": "rolling", "token_ids": _ids(r.token_ids), "max_length": r.max_length, "stride": r.stride}
 
 
 def _unrequest(d: dict[str, Any]) -> Any:
@@ -52,7 +52,7 @@ def _unrequest(d: dict[str, Any]) -> Any:
         return Generate(_unids(d["prompt_ids"]), int(d["max_new_tokens"]), tuple(d["stop"]))
     if d["kind"] == "loglikelihood":
         return LogLikelihood(_unids(d["context_ids"]), _unids(d["continuation_ids"]))
-    return Rolling(_unids(d["token_ids"]), d["max_length"])
+    return Rolling(_unids(d["token_ids"]), d["max_length"], d.get("stride"))
 
 
 def to_json(s: Sample) -> dict[str, Any]:
@@ -68,11 +68,13 @@ def from_json(d: dict[str, Any]) -> Sample:
 def cache_key(task_name: str, family: TaskFamily, tokenizer: Any, length: int, seed: int,
               limit: int | None) -> str:
     params = family.params
-    data_dir = params.get("data_dir")
     data = ""
-    if data_dir and Path(data_dir).expanduser().is_dir():
-        data = repr(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
-                           for f in Path(data_dir).expanduser().iterdir() if f.is_file()))
+    for param in ("data_dir", "data_file"):  # data_file: one's own text (perplexity), a file or a folder
+        root = Path(str(params[param])).expanduser() if params.get(param) else None
+        if root is not None and root.exists():
+            # subfolders too: originals keep their files there (wikitext-2-raw/, test/)
+            files = [root] if root.is_file() else sorted(f for f in root.rglob("*") if f.is_file())
+            data += repr([(str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
     blob = json.dumps({
         "format": FORMAT, "tokenizer": tokenizer_fingerprint(tokenizer), "task": task_name,
         "family": f"{type(family).name}@{type(family).version}", "params": params,

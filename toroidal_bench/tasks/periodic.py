@@ -6,7 +6,8 @@ the tokenizer's non-special ids, so the task runs on any model without a vocabul
 The whole sequence is one Rolling request of exactly `length` tokens; scores count only the
 periodic part, the positions from the first full repetition on (t ≥ ceil(period)), where an
 encoding that wraps positions periodically should predict the next token exactly:
-`accuracy` = fraction of greedy hits there, `perplexity` = exp(mean negative log-likelihood there).
+`accuracy` = fraction of greedy hits there, `perplexity` = exp(mean negative log-likelihood there),
+with `nll` (summed) and `tokens` (counted) there, which the run's perplexity aggregates from.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def sinusoid_tokens(rng: random.Random, ids: list[int], period: float, levels: i
 @task_family("periodic")
 class Periodic(TaskFamily):
     version = "1"
-    metrics = ("accuracy", "perplexity")
+    metrics = ("accuracy", "perplexity", "nll", "tokens")
 
     def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
         p = self.params
@@ -71,4 +72,5 @@ class Periodic(TaskFamily):
         start = math.ceil(float(sample.meta["period"]))
         lp = np.asarray(output.logprobs, dtype=np.float64)[start:]
         greedy = np.asarray(output.greedy)[start:]
-        return {"accuracy": float(greedy.mean()), "perplexity": float(np.exp(-lp.mean()))}
+        return {"accuracy": float(greedy.mean()), "perplexity": float(np.exp(-lp.mean())),
+                "nll": float(-lp.sum()), "tokens": float(len(lp))}
