@@ -47,13 +47,19 @@ def list_things(kind: Annotated[Kind, typer.Argument(help="What to list.")]) -> 
             s = load_suite(name)
             t.add_row(name, f"{len(s.models)} × {len(s.tasks)} × {len(s.lengths)}", str(len(s.gates)), s.description)
     else:
+        from ..models import reference
         from ..models.random_models import CONFIGS
 
-        for c in ("model", "architecture", "shape"):
+        for c in ("model", "architecture / spec", "shape / train length", "params", "size"):
             t.add_column(c)
+        for name in reference.names():
+            ref = reference.info(name)
+            size = f"{ref.size_bytes / 1e6:.1f} MB" if ref.built else f"not built: {reference.build_command(name)}"
+            params = f"{ref.parameters / 1e6:.2f}M" if ref.parameters else "—"
+            t.add_row(f"ref:{name}", ref.spec, f"{ref.train_length} tokens", params, size)
         for name, (arch, cfg) in CONFIGS.items():
             shape = f"{cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, {cfg['num_attention_heads']} heads"
-            t.add_row(f"random:{name}", arch, shape)
+            t.add_row(f"random:{name}", arch, shape, "", "")
         t.caption = "also: hf:<hub id> (from the local HF cache when offline), local:<directory>"
     console.print(t)
 
