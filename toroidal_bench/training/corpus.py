@@ -115,6 +115,17 @@ def texts_for(name: str) -> list[str]:
     return local_texts(name)
 
 
+_TOKENIZED: dict[tuple[str, int], np.ndarray] = {}
+
+
+def tokens_for(name: str, tokenizer: Any) -> np.ndarray:
+    """The corpus `name` tokenized, kept for the process (several runs in one process tokenize once)."""
+    key = (name, id(tokenizer))
+    if key not in _TOKENIZED:
+        _TOKENIZED[key] = tokenize(texts_for(name), tokenizer)
+    return _TOKENIZED[key]
+
+
 def tokenize(texts: list[str], tokenizer: Any) -> np.ndarray:
     """All texts as one int32 token array, documents separated by EOS."""
     eos = tokenizer.eos_token_id

@@ -80,10 +80,10 @@ class Mix:
         for part in self.parts:
             if part.name in synthetic.FAMILIES:
                 if part.name == "niah" and shakespeare is None:
-                    shakespeare = corpus.tokenize(corpus.shakespeare_texts("train"), tokenizer)
+                    shakespeare = corpus.tokens_for("shakespeare", tokenizer)
                 self.sources.append(_synthetic(part.name, tokenizer, answer_weight, shakespeare))
             else:
-                tokens = corpus.tokenize(corpus.texts_for(part.name), tokenizer)
+                tokens = corpus.tokens_for(part.name, tokenizer)
                 if part.name == "shakespeare":
                     shakespeare = tokens
                 self.sources.append(TextWindows(tokens, part.name))

@@ -116,11 +116,13 @@ def train(cfg: TrainConfig, out: Path, *, resume: bool = False, overwrite: bool 
     if cfg.compile:
         model = torch.compile(model)
     model, optimizer = accelerator.prepare(model, optimizer)
-    log, first = TrainLog(out), 0
+    log = TrainLog(out)
     found = checkpoints.latest(out) if resume else None
+    first = found[0] if found else 0
+    # the loader draws a seed from torch's RNG when it starts: start it before the RNG state is restored
+    batches = _batches(mix, first, cfg, accelerator.process_index)
     if found:
-        first, path = found
-        checkpoints.restore(accelerator, path)
+        checkpoints.restore(accelerator, found[1])
         log.resume(first)
     counts = _counts(accelerator.unwrap_model(model))
     reporter.start(cfg.steps, first)
@@ -129,7 +131,6 @@ def train(cfg: TrainConfig, out: Path, *, resume: bool = False, overwrite: bool 
     per_micro = cfg.batch_size * cfg.length * accelerator.num_processes
     t_session, t_last, tokens = time.perf_counter(), time.perf_counter(), first * cfg.grad_accum * per_micro
     loss_value = None
-    batches = _batches(mix, first, cfg, accelerator.process_index)
     for step in range(first, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(cfg, step)
