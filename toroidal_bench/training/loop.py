@@ -60,6 +60,8 @@ def prepare(cfg: TrainConfig, out: Path, *, resume: bool = False, overwrite: boo
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
     saved = out / CONFIG_FILE
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out '{out}' is a file", "pass a folder for the trained model")
     if resume:
         if not saved.is_file():
             raise UsageError(f"nothing to resume in '{out}' (no {CONFIG_FILE})", "drop --resume to start the run")
