@@ -94,6 +94,7 @@ def train(cfg: TrainConfig, out: Path, *, resume: bool = False, overwrite: bool 
 
     from ..models import saved
     from ..models.loading import load_model
+    from .card import write_card
     from .data import Mix
     from .trainable import apply_trainable
 
@@ -173,6 +174,7 @@ def train(cfg: TrainConfig, out: Path, *, resume: bool = False, overwrite: bool 
                  "precision": precision, "train_s": round(log.elapsed_s, 1)}
         saved.save(bare, tokenizer, out, base=resolved.spec.model.canonical(), encodings=list(resolved.encodings),
                    dtype=_dtype(cfg.save_dtype), extra=extra)
+        write_card(out)
         if not cfg.keep_checkpoints:
             checkpoints.remove_all(out)
     reporter.stop()
