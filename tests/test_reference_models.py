@@ -105,3 +105,13 @@ def test_a_shipped_ref_model_loads_and_is_listed(tmp_path, monkeypatch):
     assert res.exit_code == 0
     line = next(ln for ln in res.output.splitlines() if "ref:alibi" in ln)
     assert "0.11M" in line and "MB" in line and "1024 tokens" in line
+
+
+def test_wheel_ships_the_recipes(tmp_path, monkeypatch):
+    import zipfile
+    from pathlib import Path
+
+    build = pytest.importorskip("hatchling.build", reason="hatchling is a dev dependency")
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    names = zipfile.ZipFile(tmp_path / build.build_wheel(str(tmp_path))).namelist()
+    assert "toroidal_bench/_builtin/ref/recipes/rope.yaml" in names

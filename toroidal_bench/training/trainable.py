@@ -1,6 +1,6 @@
 """`--trainable`: which parameters a run updates; every other one is frozen.
 
-- `all`: every parameter.
+- `all`: every parameter the spec leaves trainable (all of them, unless e.g. `toroidal(freeze=true)`).
 - `encoding`: the decoder layers an encoding patched (e.g. the attention a `toroidal(layers=0|2)`
   replaced, or the layers an attractor lives in) — the seeds' fine-tuning recipe; an error when the
   spec's encodings patch no layer of their own (rope, alibi and the like change no weights).
@@ -66,9 +66,8 @@ def apply_trainable(model: Any, text: str, encodings: Any) -> list[str]:
 
     check_trainable(text)
     n_layers = len(architecture.decoder_layers(model))
-    if text == "all":
-        model.requires_grad_(True)
-        return [n for n, _ in model.named_parameters()]
+    if text == "all":  # what the spec left trainable (toroidal(freeze=true) freezes all but its layers)
+        return [n for n, p in model.named_parameters() if p.requires_grad]
     if text == "encoding" or text.startswith("layers="):
         layers = encoding_layers(encodings, n_layers) if text == "encoding" else _layer_list(text)
         if text == "encoding" and not layers:
