@@ -115,3 +115,15 @@ def test_wheel_ships_the_recipes(tmp_path, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     names = zipfile.ZipFile(tmp_path / build.build_wheel(str(tmp_path))).namelist()
     assert "toroidal_bench/_builtin/ref/recipes/rope.yaml" in names
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_recipe_trains_and_reloads_at_toy_size(tmp_path, name):
+    from toroidal_bench.training import train
+
+    cfg = build_config(reference.recipe_path(name), {"steps": 1, "warmup": 0, "length": 96, "min_length": 64, "batch_size": 2})
+    train(cfg, tmp_path / name, device="cpu")
+    runner = toroidal_bench.load(f"local:{tmp_path / name}", device="cpu")
+    assert resolve(f"local:{tmp_path / name}").encoding_label == resolve(cfg.model).encoding_label
+    assert (tmp_path / name / "model.safetensors").stat().st_size < 8e6  # saved in bf16
+    assert runner.model.dtype == torch.float32
