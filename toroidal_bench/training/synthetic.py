@@ -67,7 +67,9 @@ class Passkey:
 class NeedleInShakespeare:
     def __init__(self, tokenizer: Any, answer_weight: float, haystack: np.ndarray):
         self.tokenizer, self.answer_weight, self.haystack = tokenizer, answer_weight, haystack
-        self.prefix = list(tokenizer("a")["input_ids"][:-1]) if tokenizer.bos_token_id is not None else []
+        from ..tasks.base import special_prefix
+
+        self.prefix = special_prefix(tokenizer)  # BOS etc., as the tokenizer puts it before any text
 
     def sample(self, rng: random.Random, length: int) -> Sample:
         key = "".join(rng.choice(string.ascii_lowercase) for _ in range(8))
