@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from . import compare, diagnose, doctor, gate, listing, run
+from . import compare, diagnose, doctor, gate, listing, run, train
 from .errors import state
 
 app = typer.Typer(
@@ -30,3 +30,4 @@ app.command("gate")(gate.gate)
 app.command("list")(listing.list_things)
 app.command("doctor")(doctor.doctor)
 app.command("diagnose")(diagnose.diagnose)
+app.command("train")(train.train)

@@ -47,14 +47,23 @@ def list_things(kind: Annotated[Kind, typer.Argument(help="What to list.")]) -> 
             s = load_suite(name)
             t.add_row(name, f"{len(s.models)} × {len(s.tasks)} × {len(s.lengths)}", str(len(s.gates)), s.description)
     else:
+        from ..models import reference
         from ..models.random_models import CONFIGS
 
-        for c in ("model", "architecture", "shape"):
-            t.add_column(c)
+        t.add_column("model", no_wrap=True)  # the spec to copy: never cut
+        for c in ("architecture / encoding", "shape / train length", "params", "size"):
+            t.add_column(c, overflow="fold")
+        for name in reference.names():
+            ref = reference.info(name)
+            size = f"{ref.size_bytes / 1e6:.1f} MB" if ref.built else "not built"
+            params = f"{ref.parameters / 1e6:.2f}M" if ref.parameters else "—"
+            base, _, encoding = ref.spec.partition("+")
+            t.add_row(f"ref:{name}", encoding or f"{base} (own RoPE)", f"{ref.train_length} tokens", params, size)
         for name, (arch, cfg) in CONFIGS.items():
             shape = f"{cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, {cfg['num_attention_heads']} heads"
-            t.add_row(f"random:{name}", arch, shape)
-        t.caption = "also: hf:<hub id> (from the local HF cache when offline), local:<directory>"
+            t.add_row(f"random:{name}", arch, shape, "", "")
+        t.caption = ("also: hf:<hub id> (from the local HF cache when offline), local:<directory>; "
+                     f"build a ref model with: {reference.build_command('NAME')}")
     console.print(t)
 
 

@@ -1,7 +1,12 @@
-"""Resolve a spec into a patched model: load (hf/local/random/ref), apply encodings, hash the result."""
+"""Resolve a spec into a patched model: load (hf/local/random/ref), apply encodings, hash the result.
+
+A tbench model directory (`local:DIR` written by `tbench train`, every `ref:` model) carries the
+encodings it was trained with (models/saved.py); they are applied before its weights load.
+"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,11 +26,16 @@ _TRANSIENT = {"_attn_implementation", "_attn_implementation_internal", "transfor
 
 @dataclass(frozen=True)
 class ResolvedSpec:
+    """A validated spec. `encodings` is every encoding the model will carry: the first `stored` come
+    from a saved tbench model directory (`local:`/`ref:`; they are part of its weights), the rest from
+    the spec string. The canonical form is what was written; the encoding label names them all."""
+
     spec: Spec
     encodings: tuple[Encoding, ...]
+    stored: int = 0
 
     def canonical(self) -> str:
-        return "+".join([self.spec.model.canonical(), *(e.canonical() for e in self.encodings)])
+        return "+".join([self.spec.model.canonical(), *(e.canonical() for e in self.encodings[self.stored:])])
 
     @property
     def encoding_label(self) -> str:
@@ -36,9 +46,26 @@ def resolve(text: str | Spec) -> ResolvedSpec:
     """Parse and validate a spec (no model is loaded): typos fail here, instantly."""
     spec = parse_spec(text) if isinstance(text, str) else text
     _check_model_ref(spec.model)
-    encodings = tuple(resolve_encoding(e) for e in spec.encodings)
+    stored = tuple(resolve_encoding(e) for e in _stored(spec.model))
+    encodings = stored + tuple(resolve_encoding(e) for e in spec.encodings)
     check_composition(encodings)
-    return ResolvedSpec(spec, encodings)
+    return ResolvedSpec(spec, encodings, len(stored))
+
+
+def model_dir(ref) -> Path | None:
+    """The folder a `local:` or `ref:` model loads from (None for `hf:` and `random:`)."""
+    if ref.scheme == "ref":
+        from .reference import ref_dir
+
+        return ref_dir(ref.name)
+    return Path(ref.name) if ref.scheme == "local" else None
+
+
+def _stored(ref) -> tuple[str, ...]:
+    from .saved import stored_encodings
+
+    folder = model_dir(ref)
+    return stored_encodings(folder) if folder is not None else ()
 
 
 def _check_model_ref(ref) -> None:
@@ -48,7 +75,7 @@ def _check_model_ref(ref) -> None:
 
         check_args(ref.name, dict(ref.args))
     elif ref.scheme == "ref":
-        raise UnknownNameError("reference model", ref.name, [])
+        model_dir(ref)  # unknown name, or not built yet: one line saying how to build it
     elif ref.scheme == "local" and not (Path(ref.name) / "config.json").is_file():
         raise ModelLoadError(f"no model at '{ref.name}' (no config.json there)",
                              "pass the directory written by save_pretrained()")
@@ -95,6 +122,10 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
         from .random_models import build_random
 
         model = build_random(ref.name, dict(ref.args), dtype, attn)
+    elif resolved.stored:
+        from . import saved
+
+        model = saved.load_bare(model_dir(ref), dtype, attn)
     else:
         from transformers import AutoModelForCausalLM
 
@@ -105,7 +136,14 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
         enc.check(model_type)
     model.to(device)
     model.tbench_attention = choice.backend
-    for enc in resolved.encodings:
+    model.tbench_base_config = copy.deepcopy(model.config)  # what a saved model directory stores
+    for enc in resolved.encodings[:resolved.stored]:
+        enc.apply(model)
+    if resolved.stored:
+        from . import saved
+
+        saved.load_weights(model, model_dir(ref))  # after the stored encodings: their tensors are in it
+    for enc in resolved.encodings[resolved.stored:]:
         enc.apply(model)
     model.eval()
     return model, tokenizer
@@ -133,7 +171,7 @@ def _from_pretrained(cls: Any, ref, trust_remote_code: bool, **kwargs: Any) -> A
     from .hub import is_cached, offline
 
     if ref.scheme == "ref":
-        raise UnknownNameError("reference model", ref.name, [])
+        return cls.from_pretrained(str(model_dir(ref)), local_files_only=True, **kwargs)
     revision = dict(ref.args).get("revision")
     local_only = ref.scheme == "local" or offline() or is_cached(ref.name, revision)
     try:

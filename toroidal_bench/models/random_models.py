@@ -20,6 +20,10 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
                                  num_attention_heads=4, num_key_value_heads=2)),
     "llama-small": ("llama", dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4,
                                   num_attention_heads=8, num_key_value_heads=4)),
+    # the reference models' shape: ~3.3M parameters, 6.6 MB in bf16; head dim 64 so that toroidal
+    # depth 4 keeps 16-wide sub-tokens (FlexAttention's minimum)
+    "llama-ref": ("llama", dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                                num_attention_heads=4, num_key_value_heads=2)),
     "qwen2-tiny": ("qwen2", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                  num_attention_heads=4, num_key_value_heads=2)),
     "mistral-tiny": ("mistral", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,

@@ -29,6 +29,8 @@ _LAZY = {
     "RingToroidalAttention": "ring",
     "FFTToroidalAttention": "fft",
     "AdaptiveToroidalAttention": "adaptive",
+    "DepthRouter": "router",
+    "DepthAnnealer": "annealer",
     "LatentKV": "streaming",
     "LatentState": "streaming",
     "ToroidalHFAttention": "inject",

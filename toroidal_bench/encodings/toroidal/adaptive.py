@@ -8,6 +8,10 @@ platters — and each has its own depth fusion and positional encoding.
   training the output is the p-weighted mixture of every candidate's output (differentiable in the
   logits; costs all candidates); in eval only the most probable depth runs. `expected_depth()` can be
   used as a compute penalty.
+- `routed`: input-dependent: a `DepthRouter` (router.py) maps each sample's input statistics through
+  a small MLP to logits over the candidates; p = softmax(logits/T) per sample. Training mixes every
+  candidate's output with the sample's p; eval runs each sample's most probable depth. `temperature`
+  is what a `DepthAnnealer` (annealer.py) lowers during training.
 - `dynamic`: no parameters; each sample gets a depth from the dispersion of its token vectors,
   c = 1 − ‖mean_i x_i/‖x_i‖‖ ∈ [0, 1] (0 for a sequence of identical tokens, near 1 for unrelated
   ones), mapped linearly onto the candidates: simple inputs get few platters. The choice looks at the
@@ -22,13 +26,14 @@ from torch import nn
 
 from .attention import ToroidalAttention
 from .core import ToroidalCore
+from .router import DepthRouter
 
-MODES = ("learned", "dynamic")
+MODES = ("learned", "routed", "dynamic")
 
 
 class AdaptiveToroidalAttention(ToroidalAttention):
     def __init__(self, d_model: int, n_heads: int, min_depth: int = 1, max_depth: int = 8,
-                 adaptive_mode: str = "learned", temperature: float = 1.0, **kwargs):
+                 adaptive_mode: str = "learned", temperature: float = 1.0, router_hidden: int = 32, **kwargs):
         if adaptive_mode not in MODES:
             raise ValueError(f"unknown adaptive_mode {adaptive_mode!r}; choose one of {', '.join(MODES)}")
         head_dim = d_model // n_heads
@@ -48,8 +53,9 @@ class AdaptiveToroidalAttention(ToroidalAttention):
                 n_heads, head_dim, d, first.lambda_distance, first.period, first.fusion.mode, None,
                 first.pe_mode, bool(first.pos is not None and first.pos.periodic), kwargs.get("rope_base", 10000.0),
                 0, first.window_size, first.backend, first.allow_flash2, first.attn_chunk_size,
-                first.use_checkpoint, first.block_size)
+                first.use_checkpoint, first.block_size, first.dropout.p)
         self.depth_logits = nn.Parameter(torch.zeros(len(candidates))) if adaptive_mode == "learned" else None
+        self.router = DepthRouter(len(candidates), router_hidden) if adaptive_mode == "routed" else None
 
     @property
     def core(self) -> ToroidalCore:
@@ -60,6 +66,10 @@ class AdaptiveToroidalAttention(ToroidalAttention):
 
     def depth_probs(self) -> torch.Tensor:
         return torch.softmax(self.depth_logits / self.temperature, dim=0)
+
+    def routed_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample depth probabilities (B, C) of the `routed` mode."""
+        return torch.softmax(self.router(x) / self.temperature, dim=-1).to(x.dtype)
 
     def expected_depth(self) -> torch.Tensor:
         return self.depth_probs() @ torch.tensor(self.candidates, dtype=torch.float32, device=self.depth_logits.device)
@@ -77,6 +87,8 @@ class AdaptiveToroidalAttention(ToroidalAttention):
         """The depth each sample will use."""
         if self.adaptive_mode == "learned":
             return [self.candidates[int(self.depth_logits.argmax())]] * x.shape[0]
+        if self.adaptive_mode == "routed":
+            return [self.candidates[i] for i in self.router(x).argmax(dim=-1).tolist()]
         idx = torch.round(self.complexity(x, mask) * (len(self.candidates) - 1)).long()
         return [self.candidates[i] for i in idx.tolist()]
 
@@ -96,6 +108,11 @@ class AdaptiveToroidalAttention(ToroidalAttention):
             self.last_depths = list(self.candidates)
             p = self.depth_probs()
             return sum(p[i] * self._run(d, x, mask, positions) for i, d in enumerate(self.candidates)), None
+        if self.adaptive_mode == "routed" and self.training:
+            self.last_depths = list(self.candidates)
+            p = self.routed_probs(x)  # (B, C)
+            return sum(p[:, i, None, None] * self._run(d, x, mask, positions)
+                       for i, d in enumerate(self.candidates)), None
         depths = self.select(x, mask)
         self.last_depths = depths
         y = torch.empty_like(x)

@@ -25,7 +25,7 @@ class ToroidalAttention(nn.Module):
                  latent_cfg: dict | None = None, attn_chunk_size: int | None = None,
                  use_checkpoint: bool = False, *, period: int | None = None, pe: str = "toroidal3d",
                  periodic: bool = False, causal: bool = False, n_kv_heads: int | None = None,
-                 rope_base: float = 10000.0, bias: bool = False, block_size: int = 512):
+                 rope_base: float = 10000.0, bias: bool = False, block_size: int = 512, dropout: float = 0.0):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
@@ -45,7 +45,7 @@ class ToroidalAttention(nn.Module):
         self.o_proj = nn.Linear(d_model, d_model, bias=bias)
         self.core = ToroidalCore(n_heads, self.head_dim, depth, lambda_distance, self.period, fusion_mode,
                                  fusion_rank, pe, periodic, rope_base, 0, window_size, backend, allow_flash2,
-                                 attn_chunk_size, use_checkpoint, block_size)
+                                 attn_chunk_size, use_checkpoint, block_size, dropout)
         self.latent = None
         if latent_cfg:
             from .streaming import LatentKV

@@ -35,8 +35,10 @@ class ToroidalCore(nn.Module):
                  pe: str = "toroidal3d", periodic: bool = False, rope_base: float = 10000.0,
                  rotary_dim: int = 0, window_size: int | None = None, backend: str = "auto",
                  allow_flash2: bool = True, attn_chunk_size: int | None = None, use_checkpoint: bool = False,
-                 block_size: int = 512):
+                 block_size: int = 512, dropout: float = 0.0):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         if pe not in PE_MODES:
             raise ValueError(f"unknown pe {pe!r}; choose one of {', '.join(PE_MODES)}")
         if periodic and pe not in ("toroidal3d", "orthogonal"):
@@ -59,6 +61,9 @@ class ToroidalCore(nn.Module):
             cls = OrthogonalToroidal3DPE if pe == "orthogonal" else Toroidal3DPositionalEncoding
             self.pos = cls(self.d_sub, max_len=period, depth=depth, base=rope_base, period=period, periodic=periodic)
         self.fusion = DepthFusion(depth, n_heads * self.d_sub, fusion_mode, fusion_rank)
+        # on the fused output, so every backend (flex has no attention-probability dropout) regularises alike;
+        # identity in eval mode and at p = 0
+        self.dropout = nn.Dropout(dropout)
 
     # -- layout and positions -------------------------------------------------------------------
     def permute(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,4 +107,4 @@ class ToroidalCore(nn.Module):
         x = x.transpose(2, 3).reshape(b, n, h, d * ds)  # (B, N, H, d_k), permuted feature order
         if not self.identity_layout:
             x = x[..., self.inv_perm]
-        return x.reshape(b, n, h * d * ds)
+        return self.dropout(x.reshape(b, n, h * d * ds))

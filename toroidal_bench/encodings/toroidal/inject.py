@@ -94,7 +94,7 @@ def replace_attention_layers(model: Any, enc: Any) -> list[int]:
     for i in enc.layers:
         core = ToroidalCore(cfg.num_attention_heads, head_dim, enc.depth, enc.lambda_, period, enc.fusion, enc.rank,
                             enc.pe, enc.periodic, rope_base, rotary_dim, enc.window, enc.backend,
-                            attn_chunk_size=enc.chunk, use_checkpoint=enc.checkpoint)
+                            attn_chunk_size=enc.chunk, use_checkpoint=enc.checkpoint, dropout=enc.dropout)
         layers[i].self_attn = ToroidalHFAttention(layers[i].self_attn, core)
     if enc.freeze:
         model.requires_grad_(False)

@@ -14,6 +14,7 @@ Arguments (defaults in brackets):
 - backend [auto]: auto (flex on CUDA, else sdpa) | sdpa | flex | manual | ring | flash2
 - chunk: query sub-token rows per SDPA block; checkpoint [false]: recompute blocks in backward
 - freeze [false]: leave only the replaced decoder layers trainable
+- dropout [0]: dropout on the fused attention output of the replaced layers (training only)
 
 With depth=1, lambda=0 and pe=model the patched model computes the original logits.
 """
@@ -51,6 +52,7 @@ class Toroidal(Encoding):
     chunk: int | None = None
     checkpoint: bool = False
     freeze: bool = False
+    dropout: float = 0.0
 
     def validate(self) -> None:
         if self.depth < 1:
@@ -66,6 +68,8 @@ class Toroidal(Encoding):
         check_range("depth", self.depth, 1, MAX_HEAD_SPLIT, self.name)
         check_range("rank", self.rank, 1, MAX_HEAD_SPLIT, self.name)
         check_range("lambda", self.lambda_, 0.0, MAX_LAMBDA, self.name)
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpecError(f"toroidal: dropout must lie in [0, 1), got {self.dropout}")
         check_range("layers", max(self.layers), 0, MAX_LAYERS - 1, self.name)
         for key in ("window", "period", "chunk"):
             check_range(key, getattr(self, key), 1, MAX_POSITIONS, self.name)
