@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -101,7 +102,7 @@ def load_suite(name_or_path: str) -> Suite:
     suite = Suite(name=name, description=description, models=tuple(data["models"]), tasks=tuple(data["tasks"]),
                   lengths=tuple(check_lengths(data["lengths"], where)),
                   limit=check_limit(data.get("limit"), where), seed=check_seed(data.get("seed", 0), where),
-                  gates=parse_gates(gates, where), params=params)
+                  gates=_baselines_beside(parse_gates(gates, where), path), params=params)
     _distinct([resolve(m) for m in suite.models], "model spec", lambda s: s.canonical())
     _distinct(list(suite.tasks), "task", str)
     for task in suite.tasks:
@@ -109,6 +110,13 @@ def load_suite(name_or_path: str) -> Suite:
         check_params(definition.family, {**definition.params, **suite.params}, f"task '{task}' in {where}")
     check_gates(suite, where)
     return suite
+
+
+def _baselines_beside(gates: tuple[Gate, ...], suite_file: Path) -> tuple[Gate, ...]:
+    """A gate's relative `baseline:` path is read from the suite file's folder, so a suite and its
+    baseline travel together (a clone, a wheel, another working directory)."""
+    return tuple(dataclasses.replace(g, baseline=str(suite_file.parent / g.baseline))
+                 if g.baseline and not Path(g.baseline).is_absolute() else g for g in gates)
 
 
 def check_lengths(lengths, where: str = "--length") -> list[int]:
