@@ -45,7 +45,10 @@ def test_run_task_compare_and_gate_end_to_end(tmp_path):
     assert {d["column"] for d in data} == {"a", "b"}
     assert run("compare", str(a), str(b), "--format", "csv").output.startswith("task,context_length,metric")
     assert "| task" in run("compare", str(a), str(b), "--format", "markdown").output
-    r = run("gate", str(b), "--suite", "smoke")
+    suite = tmp_path / "s.yaml"
+    suite.write_text("models: [random:llama-tiny+alibi]\ntasks: [passkey]\nlengths: [256]\n"
+                     "gates:\n  - {task: passkey, metric: accuracy, op: '>=', value: 0.0}\n")
+    r = run("gate", str(b), "--suite", str(suite))
     assert r.exit_code == 0 and "PASS" in r.output
 
 

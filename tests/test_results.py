@@ -231,3 +231,17 @@ def test_positions_round_trip_and_a_version_1_run_file_resumes_into_version_2(tm
     results.write_shard(out, "new", rows("m", "t", 512, "acc", [0.0], cell="new"), {}, {"run_id": "r"})
     merged = results.finalize(out, {"run_id": "r"})
     assert merged.num_rows == 2 and pq.read_schema(out).metadata[b"tbench.schema_version"] == b"2"
+
+
+def test_results_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from helpers import rows, write
+
+    old = os.umask(0o022)
+    try:
+        path = write(tmp_path / "r.parquet", rows("m", "passkey", 256, "accuracy", [1.0]))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

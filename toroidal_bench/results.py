@@ -108,6 +108,7 @@ def write_atomic(table: pa.Table, path: Path) -> None:
         raise UsageError(f"cannot write to {path.parent}: {exc.strerror}", "choose a writable --out") from None
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a results file is as readable as any other
         pq.write_table(table, tmp, compression="zstd")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
@@ -115,6 +116,12 @@ def write_atomic(table: pa.Table, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_shard(out: Path, cell_id: str, rows: list[dict], prompts: dict[str, str], run_meta: dict) -> None:
