@@ -64,7 +64,7 @@ def test_gate_failure_exits_1(tmp_path):
 def test_gate_with_missing_data_exits_1(tmp_path):
     f = write(tmp_path / "r.parquet", rows("m", "other", 256, "accuracy", [1.0]))
     r = run("gate", str(f), "--suite", "smoke")
-    assert r.exit_code == 1 and "FAIL" in r.output and "no matching" in r.output
+    assert r.exit_code == 1 and "FAIL" in r.output and "matching rows" in r.output
 
 
 def test_failed_cells_exit_3(tmp_path, monkeypatch):
