@@ -112,7 +112,11 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
     """The patched model (eval mode, on `device`) and its tokenizer. `attn` requests a backend
     (sdpa, flex, flash2, eager); None picks the fastest that supports the encodings on the device.
     The backend used is `model.tbench_attention`."""
+    from transformers.utils import logging as hf_logging
+
     from ..attention.backends import HF_NAMES, choose
+
+    hf_logging.disable_progress_bar()  # tbench draws its own progress; a weight-loading bar per model is noise
 
     choice = choose(attn, resolved.encodings, str(device))
     owns_attention = any(e.attention for e in resolved.encodings)
