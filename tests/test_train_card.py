@@ -27,11 +27,15 @@ def test_card_takes_any_metric_from_results(trained, tmp_path):
 
     rows = [dict(model_spec="ref:nope", task="passkey", context_length=n, metric="accuracy", value=v)
             for n, v in ((512, 1.0), (512, 0.5), (1024, 0.25))]
-    rows += [dict(model_spec="ref:nope", task="shakespeare", context_length=1024, metric="bits_per_byte", value=2.5),
-             dict(model_spec="ref:other", task="passkey", context_length=512, metric="accuracy", value=0.0)]
+    for doc, (nll, tokens) in enumerate(((1500.0, 500.0), (500.0, 500.0))):  # perplexity = exp(2000 / 1000)
+        rows += [dict(model_spec="ref:nope", task="shakespeare", context_length=1024, metric=m, value=v,
+                      sample_id=f"d{doc}") for m, v in (("nll", nll), ("tokens", tokens), ("perplexity", 0.0))]
+    rows += [dict(model_spec="ref:other", task="passkey", context_length=512, metric="accuracy", value=0.0)]
     pq.write_table(to_table(rows), tmp_path / "r.parquet")
     main([str(trained), "--spec", "ref:nope", "--results", str(tmp_path / "r.parquet")])
     card = (trained / "README.md").read_text()
     passkey = next(ln for ln in card.splitlines() if ln.startswith("| passkey"))
     assert "0.750" in passkey and "0.250" in passkey
-    assert "bits_per_byte" in card and "2.500" in card and "None measured" not in card
+    perplexity = next(ln for ln in card.splitlines() if "| perplexity" in ln)
+    assert "7.389" in perplexity  # from the summed NLL and tokens, not the per-document values
+    assert "None measured" not in card

@@ -2,8 +2,8 @@
 
 The card states the recipe, spec, data, training length, parameter count, size on disk, device,
 processes and training time (from `tbench_model.json` and `train_log.parquet`), and a table of
-measured scores read from tbench results files: the mean of each (task, metric) by context length,
-for the rows whose `model_spec` is this model. Any metric the results hold is shown — accuracy,
+measured scores read from tbench results files: each (task, metric) by context length, aggregated as
+`tbench compare` does, for the rows whose `model_spec` is this model. Any metric the results hold is shown — accuracy,
 perplexity, bits per byte — so the card takes new families' numbers without change. Without results
 the scores section says that none were measured; the card never holds a number nobody measured.
 
@@ -21,16 +21,16 @@ from ..models.saved import MANIFEST
 
 
 def scores_table(results: list[Path], spec: str) -> str | None:
-    """Markdown: one row per (task, metric), one column per context length; None without rows."""
-    import pandas as pd
+    """Markdown: one row per (task, metric), one column per context length; None without rows. Each
+    metric is aggregated as declared (metrics.py; compare's numbers): perplexity from the summed NLL
+    over the summed tokens, never as a mean of per-document perplexities."""
+    from ..compare import compare
 
-    frames = [pd.read_parquet(p, columns=["model_spec", "task", "context_length", "metric", "value"])
-              for p in results]
-    df = pd.concat(frames) if frames else pd.DataFrame()
-    df = df[df.model_spec == spec] if len(df) else df
-    if not len(df):
+    table = compare(list(results))
+    table = table[(table.model_spec == spec) & table.position.isna()]
+    if not len(table):
         return None
-    wide = df.groupby(["task", "metric", "context_length"]).value.mean().unstack("context_length")
+    wide = table.pivot_table(index=["task", "metric"], columns="context_length", values="value", aggfunc="first")
     wide.columns = [f"{c:,}" for c in wide.columns]
     return wide.reset_index().to_markdown(index=False, floatfmt=".3f")
 
