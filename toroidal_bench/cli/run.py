@@ -68,12 +68,23 @@ def run_suite(
     if out is None:
         out = Path("results") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}.parquet"
     summary = _execute(cells, out, locals() | {"seed": s.seed}, suite=s.name)
+    _show_scores(summary.out)
     gates_ok = True
     if s.gates:
         from .gate import check_and_render
 
         gates_ok = check_and_render(s.gates, out, baseline)
     _exit(summary, gates_ok)
+
+
+def _show_scores(path: Path) -> None:
+    """The suite's scores, one column per model spec (as `tbench compare RESULTS` shows them)."""
+    from ..compare import compare as compare_runs
+    from .compare import _rich_tables
+    from .output import console
+
+    for table in _rich_tables(compare_runs([path])):
+        console.print(table)
 
 
 def _overrides(haystack_dir: Path | None, data_dir: Path | None, data_file: Path | None = None) -> dict[str, Any]:
