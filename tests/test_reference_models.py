@@ -39,7 +39,14 @@ def test_reference_models_fit_the_size_budget(name):
     assert cfg.save_dtype == "bf16" and bf16_bytes <= 8e6 and 8 * bf16_bytes <= 64e6
 
 
-def test_unbuilt_and_unknown_ref_models_say_what_to_do():
+def test_unbuilt_and_unknown_ref_models_say_what_to_do(tmp_path, monkeypatch):
+    import shutil
+
+    from toroidal_bench.models import reference
+
+    shutil.copytree(reference.ref_root() / "recipes", tmp_path / "recipes")  # recipes, no weights
+    monkeypatch.setattr(reference, "ref_root", lambda: tmp_path)
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelLoadError) as info:
         resolve("ref:rope")
     assert info.value.line() == ("reference model 'rope' has no weights in this installation — "
