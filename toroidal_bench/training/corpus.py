@@ -14,7 +14,6 @@ way it does in most LM pre-training.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +62,9 @@ def local_texts(name: str) -> list[str]:
         return [f.read_text(encoding="utf-8", errors="replace") for f in files]
     if path.suffix == ".txt":
         return [path.read_text(encoding="utf-8", errors="replace")]
-    texts = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise UsageError(f"{path}:{number} is not a JSON line") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise UsageError(f"{path}:{number} has no string field 'text'")
-            texts.append(record["text"])
+    from ..tasks.perplexity.sources import jsonl_texts
+
+    texts = [text for _, text in jsonl_texts(path)]
     if not texts:
         raise UsageError(f"{path} holds no records")
     return texts

@@ -138,6 +138,13 @@ def _read(path: Path) -> str:
 def _jsonl(path: Path) -> Iterator[Document]:
     if not path.is_file():
         raise UsageError(f"--data-file {path} does not exist")
+    for doc_id, text in jsonl_texts(path):
+        yield plain(doc_id, text)
+
+
+def jsonl_texts(path: Path) -> Iterator[tuple[str, str]]:
+    """(id, text) per non-empty line of a JSONL file whose records hold a string `text` (and maybe
+    an `id`); one-line errors for a line that is not such a record. Also read by `tbench train`."""
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -148,7 +155,7 @@ def _jsonl(path: Path) -> Iterator[Document]:
                 raise UsageError(f"{path} line {n} is not JSON") from None
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 raise UsageError(f"{path} line {n} has no string field 'text'")
-            yield plain(str(row.get("id", f"line-{n}")), row["text"])
+            yield str(row.get("id", f"line-{n}")), row["text"]
 
 
 # -- the hub -------------------------------------------------------------------------------------
