@@ -77,3 +77,17 @@ def test_a_file_without_rows_is_a_results_error(tmp_path):
     empty = write(tmp_path / "empty.parquet", [])
     with pytest.raises(ResultsError, match="holds no rows"):
         compare([empty])
+
+
+def test_spec_order_picks_the_reference_column(tmp_path):
+    from helpers import rows, write
+
+    from toroidal_bench.compare import compare
+
+    f = write(tmp_path / "r.parquet", rows("random:b", "passkey", 256, "accuracy", [1.0, 1.0])
+              + rows("random:a", "passkey", 256, "accuracy", [0.0, 1.0], cell="d"))
+    first_seen = compare([f])
+    assert first_seen[first_seen.delta.isna()].model_spec.tolist() == ["random:b"]
+    ordered = compare([f], spec_order=["random:a", "random:b"])
+    assert ordered[ordered.delta.isna()].model_spec.tolist() == ["random:a"]
+    assert ordered[ordered.model_spec == "random:b"].delta.tolist() == [0.5]

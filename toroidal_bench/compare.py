@@ -40,14 +40,19 @@ class Column:
     model_spec: str
 
 
-def load_columns(paths: list[str | Path]) -> tuple[list[Column], dict[str, pd.DataFrame]]:
+def load_columns(paths: list[str | Path], spec_order: list[str] | None = None
+                 ) -> tuple[list[Column], dict[str, pd.DataFrame]]:
+    """One column per (file, model spec); a file's specs in `spec_order` (e.g. a suite's models, so
+    its first model is the reference) where given, else in the order their rows appear."""
     if not paths:
         raise UsageError("give at least one results file")
     columns: list[Column] = []
     frames: dict[str, pd.DataFrame] = {}
+    rank = {spec: i for i, spec in enumerate(spec_order or [])}
     for path in paths:
         df = results.read(Path(path))
         specs = list(dict.fromkeys(df["model_spec"]))
+        specs.sort(key=lambda s: rank.get(s, len(rank)))  # stable: unranked specs keep their order
         if not specs:
             raise ResultsError(f"{path} holds no rows to compare")
         for spec in specs:
@@ -113,11 +118,11 @@ def aggregate(m: Metric, samples: pd.DataFrame) -> tuple[float, int]:
     return float(m.combine(*(values[c].to_numpy(dtype=float) for c in m.inputs))), len(values)
 
 
-def compare(paths: list[str | Path], seed: int = 0) -> pd.DataFrame:
+def compare(paths: list[str | Path], seed: int = 0, spec_order: list[str] | None = None) -> pd.DataFrame:
     """Long table: one row per (task, context_length, metric, position range, column) with the
     aggregate `value`, n, errors, the metric's direction, and delta/CI/wins/losses against the first
-    column."""
-    columns, frames = load_columns(paths)
+    column (see `load_columns` for the column order)."""
+    columns, frames = load_columns(paths, spec_order)
     ref_samples = per_sample(frames[columns[0].label])
     out = []
     for col in columns:

@@ -68,7 +68,7 @@ def run_suite(
     if out is None:
         out = Path("results") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}.parquet"
     summary = _execute(cells, out, locals() | {"seed": s.seed}, suite=s.name)
-    _show_scores(summary.out)
+    _show_scores(summary.out, [c.model_spec for c in cells])
     gates_ok = True
     if s.gates:
         from .gate import check_and_render
@@ -77,13 +77,14 @@ def run_suite(
     _exit(summary, gates_ok)
 
 
-def _show_scores(path: Path) -> None:
-    """The suite's scores, one column per model spec (as `tbench compare RESULTS` shows them)."""
+def _show_scores(path: Path, spec_order: list[str]) -> None:
+    """The suite's scores, one column per model spec in the suite's order (its first model is the
+    reference), as `tbench compare RESULTS` shows them."""
     from ..compare import compare as compare_runs
     from .compare import _rich_tables
     from .output import console
 
-    for table in _rich_tables(compare_runs([path])):
+    for table in _rich_tables(compare_runs([path], spec_order=list(dict.fromkeys(spec_order)))):
         console.print(table)
 
 
