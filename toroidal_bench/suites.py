@@ -180,9 +180,11 @@ def _declared_metrics(task: str, params: dict[str, Any]) -> tuple[str, ...]:
 
 def expand(models: list[str] | tuple[str, ...], tasks: list[str] | tuple[str, ...], lengths, *, seed: int = 0,
            limit: int | None = None, params: dict[str, Any] | None = None,
-           beyond_max_positions: bool = False) -> list[Cell]:
+           beyond_max_positions: bool = False, chat_template: bool = False) -> list[Cell]:
     """All cells, validating every spec, task, length and parameter before anything runs.
-    `beyond_max_positions` lets lengths exceed the model's position count (extrapolation studies)."""
+    `beyond_max_positions` lets lengths exceed the model's position count (extrapolation studies);
+    `chat_template` wraps prompts in the tokenizer's chat template for the tasks whose family does
+    that (the real-data benchmarks), and is refused when no task here does."""
     lengths = check_lengths(lengths)
     seed, limit, params = check_seed(seed), check_limit(limit), dict(params or {})
     specs = _distinct([resolve(m) for m in models], "model spec", lambda s: s.canonical())
@@ -193,7 +195,19 @@ def expand(models: list[str] | tuple[str, ...], tasks: list[str] | tuple[str, ..
     for s in specs:
         for n in lengths:
             check_length(s, n, beyond_max_positions)
-    return [Cell(s, t, n, seed, limit, params) for s in specs for t in task_defs for n in lengths]
+    own = {t.name: _with_chat_template(params, t) if chat_template else params for t in task_defs}
+    if chat_template and all(p is params for p in own.values()):
+        raise UsageError("--chat-template: none of these tasks applies a chat template",
+                         "it applies to LongBench, InfiniteBench, SCROLLS and ZeroSCROLLS tasks")
+    return [Cell(s, t, n, seed, limit, own[t.name]) for s in specs for t in task_defs for n in lengths]
+
+
+def _with_chat_template(params: dict[str, Any], task: TaskDef) -> dict[str, Any]:
+    """`params` plus chat_template: true when the task's family reads that parameter."""
+    from .tasks.catalog import parameters_of
+
+    table = parameters_of(task.family) or {}
+    return {**params, "chat_template": True} if "chat_template" in table else params
 
 
 def _distinct(items: list, kind: str, key) -> list:
@@ -210,7 +224,7 @@ def _is_int(value: Any) -> bool:
 
 
 def suite_cells(suite: Suite, limit: int | None = None, params: dict[str, Any] | None = None,
-                beyond_max_positions: bool = False) -> list[Cell]:
+                beyond_max_positions: bool = False, chat_template: bool = False) -> list[Cell]:
     return expand(suite.models, suite.tasks, suite.lengths, seed=suite.seed,
                   limit=limit if limit is not None else suite.limit, params={**suite.params, **(params or {})},
-                  beyond_max_positions=beyond_max_positions)
+                  beyond_max_positions=beyond_max_positions, chat_template=chat_template)

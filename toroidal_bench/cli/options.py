@@ -24,3 +24,6 @@ MaxBatchTokens = Annotated[int | None, typer.Option("--max-batch-tokens",
 BeyondMaxPositions = Annotated[bool, typer.Option(
     "--beyond-max-positions",
     help="Allow lengths past the model's max_position_embeddings (to measure extrapolation).")]
+ChatTemplate = Annotated[bool, typer.Option(
+    "--chat-template",
+    help="Wrap prompts in the tokenizer's chat template (chat models; real-data benchmarks only).")]

@@ -34,14 +34,14 @@ def run_task(
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     beyond_max_positions: o.BeyondMaxPositions = False,
-    data_file: DataFile = None, param: Param = None,
+    data_file: DataFile = None, param: Param = None, chat_template: o.ChatTemplate = False,
 ) -> None:
     """Run TASKS for every --model at every --length."""
     from ..suites import expand
 
     params = {**_overrides(haystack_dir, data_dir, data_file), **_params(param)}
     cells = expand(model, tasks, length, seed=seed, limit=limit, params=params,
-                   beyond_max_positions=beyond_max_positions)
+                   beyond_max_positions=beyond_max_positions, chat_template=chat_template)
     summary = _execute(cells, out, locals(), suite=None)
     _exit(summary, gates_ok=True)
 
@@ -57,14 +57,14 @@ def run_suite(
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Baseline results for relative gates.")] = None,
-    beyond_max_positions: o.BeyondMaxPositions = False,
+    beyond_max_positions: o.BeyondMaxPositions = False, chat_template: o.ChatTemplate = False,
 ) -> None:
     """Run a suite, then check its gates (exit 1 when one fails)."""
     from ..suites import load_suite, suite_cells
 
     s = load_suite(suite)
     cells = suite_cells(s, limit=limit, params=_overrides(haystack_dir, data_dir),
-                        beyond_max_positions=beyond_max_positions)
+                        beyond_max_positions=beyond_max_positions, chat_template=chat_template)
     if out is None:
         out = Path("results") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}.parquet"
     summary = _execute(cells, out, locals() | {"seed": s.seed}, suite=s.name)
