@@ -15,7 +15,7 @@ so with s = 1/√d_s the biased score is s·(q'·k') for q, k extended by 1 + D 
 
 (e_k the one-hot of the query's platter; j̄ and m = (D−1)/2 are constants that cancel too and halve the
 magnitudes). The head dim is padded to a multiple of 8; v keeps its width unless the kernel needs equal
-widths. In float32/float64 this is the same function up to rounding. In 16-bit dtypes the extra
+widths (then q', k' and v are zero-padded to the larger one; zero features change no score). In float32/float64 this is the same function up to rounding. In 16-bit dtypes the extra
 features are rounded once: the bias is off by at most u·λ·(1/4 + (D−1)/(2D)) (u = 2⁻⁸ for bf16); where
 that exceeds `BIAS_TOL` each extra feature is carried as a hi/lo pair (1 + D more features), leaving
 ~16 bits, as exact as the float32 bias the flex path adds.
@@ -123,17 +123,25 @@ def _extend(x: torch.Tensor, columns: list[torch.Tensor], pad: int) -> torch.Ten
     return torch.cat(parts, dim=-1)
 
 
-def _pad_v(q2: torch.Tensor, k2: torch.Tensor, v: torch.Tensor, causal: bool) -> bool:
-    """Does SDPA need v padded to q's width to run a fused kernel (e.g. flash wants equal widths)?"""
+def equal_widths(q2: torch.Tensor, k2: torch.Tensor, v: torch.Tensor):
+    """q', k', v zero-padded to one width (a multiple of 8), for kernels that need equal head dims."""
+    width = max(q2.shape[-1], v.shape[-1])
+    width += -width % 8
+    return tuple(F.pad(t, (0, width - t.shape[-1])) if t.shape[-1] != width else t for t in (q2, k2, v))
+
+
+def _needs_equal_widths(q2: torch.Tensor, k2: torch.Tensor, v: torch.Tensor, causal: bool) -> bool:
+    """Would SDPA run a fused kernel only once q', k' and v have one width (flash, CPU flash)?"""
     if v.shape[-1] == q2.shape[-1]:
         return False
     from torch.nn.attention import SDPBackend
 
-    def fused(vv):
-        choice = int(torch._fused_sdp_choice(q2[:1, :1], k2[:1, :1], vv, None, 0.0, causal, scale=1.0))
+    def fused_kernel(*t):
+        choice = int(torch._fused_sdp_choice(*t, None, 0.0, causal, scale=1.0))
         return choice not in (int(SDPBackend.MATH), int(SDPBackend.ERROR))
 
-    return not fused(v[:1, :1]) and fused(F.pad(v[:1, :1], (0, q2.shape[-1] - v.shape[-1])))
+    one = (q2[:1, :1], k2[:1, :1], v[:1, :1])  # the choice depends on dims, dtype and device only
+    return not fused_kernel(*one) and fused_kernel(*equal_widths(*one))
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: Geometry) -> tuple[torch.Tensor, str] | str:
@@ -147,14 +155,16 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: Geometry) -> tu
     single_query = q.shape[2] == depth  # one query token: every key is visible
     if depth == 1 or single_query:
         causal = not single_query
-        v2 = F.pad(v, (0, q2.shape[-1] - dv)) if _pad_v(q2, k2, v, causal) else v
-        out = F.scaled_dot_product_attention(q2, k2, v2, is_causal=causal, scale=g.scale,
+        if _needs_equal_widths(q2, k2, v, causal):
+            q2, k2, v = equal_widths(q2, k2, v)
+        out = F.scaled_dot_product_attention(q2, k2, v, is_causal=causal, scale=g.scale,
                                              enable_gqa=q.shape[1] != k.shape[1])
         return out[..., :dv], "sdpa_causal" if causal else "sdpa"
     found = merge.kernel_for(q2, k2, v)
     if isinstance(found, str):
         return found
-    kernel, pad = found
-    v2 = F.pad(v, (0, q2.shape[-1] - dv)) if pad else v
-    out = merge.token_causal(q2, k2, v2, depth, g.scale, kernel)
+    kernel, equal = found
+    if equal:
+        q2, k2, v = equal_widths(q2, k2, v)
+    out = merge.token_causal(q2, k2, v, depth, g.scale, kernel)
     return out[..., :dv], f"merge_{kernel.name}"

@@ -21,7 +21,6 @@ it reproduced a float32 reference on a small problem, forward and backward (`ker
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 aten = torch.ops.aten
 
@@ -176,34 +175,36 @@ def _sdpa_choice(q, k, v) -> str | None:
     """The fused backend SDPA itself would run for these head dims and dtype (causal), or None."""
     from torch.nn.attention import SDPBackend
 
-    one = (q[:1, :1], k[:1, :1], v[:1, :1])  # the choice depends on dims, dtype and device, not on B·H
-    choice = int(torch._fused_sdp_choice(*one, None, 0.0, True, scale=1.0))
+    choice = int(torch._fused_sdp_choice(q, k, v, None, 0.0, True, scale=1.0))
     return {int(SDPBackend.CUDNN_ATTENTION): "cudnn", int(SDPBackend.FLASH_ATTENTION): "flash"}.get(choice)
 
 
 def kernel_for(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[_Kernel, bool] | str:
-    """(kernel, pad v to q's width) for these tensors, or why none can run.
+    """(kernel, whether q, k and v must be padded to one width) for these tensors, or why none can run.
 
-    CPU: torch's flash kernel (equal head dims, so v is padded). CUDA: the fused backend SDPA picks for
-    (q, k, v), else for (q, k, v padded to q's width); it must pass `_self_check` once per
-    (kernel, dtype, widths) before it is trusted.
+    CPU: torch's flash kernel (equal widths). CUDA: the fused backend SDPA picks for (q, k, v), else for
+    the equal-width tensors; it must pass `_self_check` once per (kernel, dtype, widths) to be used.
     """
+    from .fused import equal_widths
+
     if q.device.type == "cpu":
         if q.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
             return f"no CPU flash kernel for {q.dtype}"
         return KERNELS["cpu_flash"], v.shape[-1] != q.shape[-1]
     if q.device.type != "cuda":
         return f"no fused kernel with log-sum-exp on {q.device.type}"
-    for pad in (False, True):
-        vv = F.pad(v[:1, :1], (0, q.shape[-1] - v.shape[-1])) if pad else v
-        name = FORCE_KERNEL or _sdpa_choice(q, k, vv)
-        if name is None or (name == "flash" and vv.shape[-1] != q.shape[-1]):
+    for equal in (False, True):
+        one = (q[:1, :1], k[:1, :1], v[:1, :1])  # the choice depends on dims, dtype and device only
+        if equal:
+            one = equal_widths(*one)
+        name = FORCE_KERNEL or _sdpa_choice(*one)
+        if name is None or (name == "flash" and one[2].shape[-1] != one[0].shape[-1]):
             continue
-        key = (name, q.device.index, q.dtype, q.shape[-1], vv.shape[-1])
+        key = (name, q.device.index, q.dtype, one[0].shape[-1], one[2].shape[-1])
         if key not in _VALIDATED:
-            _VALIDATED[key] = _self_check(KERNELS[name], q.device, q.dtype, q.shape[-1], vv.shape[-1])
+            _VALIDATED[key] = _self_check(KERNELS[name], q.device, q.dtype, one[0].shape[-1], one[2].shape[-1])
         if _VALIDATED[key]:
-            return KERNELS[name], pad
+            return KERNELS[name], equal
     return "no fused CUDA kernel (cuDNN or flash) passed for these head dims and dtype"
 
 
