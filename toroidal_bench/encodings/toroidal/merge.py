@@ -95,7 +95,7 @@ def _fold_groups(x: torch.Tensor, groups: int) -> torch.Tensor:
     if groups == 1:
         return x
     b, h, n, d = x.shape
-    return x.view(b, h // groups, groups, n, d).sum(2)
+    return x.reshape(b, h // groups, groups, n, d).sum(2)
 
 
 def _within_token(q, k, depth: int, scale: float):
@@ -104,8 +104,8 @@ def _within_token(q, k, depth: int, scale: float):
     b, h, n_sub, d = q.shape
     hk = k.shape[1]
     cdt = torch.promote_types(q.dtype, torch.float32)
-    qt = q.view(b, hk, h // hk, n_sub // depth, depth, d).to(cdt)  # (B, H_kv, G, N, D, d)
-    kt = k.view(b, hk, 1, n_sub // depth, depth, d).to(cdt)  # (B, H_kv, 1, N, D, d)
+    qt = q.reshape(b, hk, h // hk, n_sub // depth, depth, d).to(cdt)  # (B, H_kv, G, N, D, d)
+    kt = k.reshape(b, hk, 1, n_sub // depth, depth, d).to(cdt)  # (B, H_kv, 1, N, D, d)
     s = (qt @ kt.transpose(-1, -2)) * scale  # (B, H_kv, G, N, D, D)
     later = torch.ones(depth, depth, dtype=torch.bool, device=q.device).triu(1)  # l > k
     return s.masked_fill(~later, float("-inf")), qt, kt
@@ -125,7 +125,7 @@ class _TokenCausal(torch.autograd.Function):
         lse_b = s.logsumexp(-1)  # (B, H_kv, G, N, D); −inf for the last platter
         lse = torch.logaddexp(lse_a.reshape(b, h, n_sub).to(cdt), lse_b.reshape(b, h, n_sub))  # (B, H, L)
         p = torch.exp(s - lse.view(s.shape[:-1])[..., None])
-        vt = v.view(b, hk, 1, n_sub // depth, depth, dv).to(cdt)
+        vt = v.reshape(b, hk, 1, n_sub // depth, depth, dv).to(cdt)
         out = (torch.exp(lse_a.reshape(b, h, n_sub).to(cdt) - lse)[..., None] * out_a.to(cdt)
                + (p @ vt).reshape(b, h, n_sub, dv)).to(q.dtype)
         # the kernel's backward reads the lse in the layout it wrote it
@@ -152,7 +152,7 @@ class _TokenCausal(torch.autograd.Function):
         p = torch.exp(s - lse[..., None])  # (B, H_kv, G, N, D, D), 0 off the triangle
         shape = (b, hk, groups, n_sub // depth, depth, dv)
         do = dout.view(shape).to(cdt)
-        vt = v.view(b, hk, 1, n_sub // depth, depth, dv).to(cdt)
+        vt = v.reshape(b, hk, 1, n_sub // depth, depth, dv).to(cdt)
         rowsum = (do * out.view(shape).to(cdt)).sum(-1, keepdim=True)  # (…, D, 1)
         ds = p * (do @ vt.transpose(-1, -2) - rowsum)
         dq_b = (ds @ kt) * scale  # (B, H_kv, G, N, D, d)
