@@ -12,6 +12,7 @@ instead of a time when it fails (out of memory included); the JSON is rewritten 
 measurement, so a run cut short keeps what it measured.
 
     PYTHONPATH=. python benchmarks/toroidal_kernel.py --out toroidal_kernel.json
+    PYTHONPATH=. python benchmarks/toroidal_kernel.py --parts kernel --out kernel.json   # one part per call
     PYTHONPATH=. python benchmarks/toroidal_kernel.py --parts kernel --skip-flex --out k.json
     PYTHONPATH=. python benchmarks/toroidal_kernel.py --smoke --out smoke.json   # tiny sizes, CPU or GPU
 """
