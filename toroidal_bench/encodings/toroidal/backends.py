@@ -257,14 +257,29 @@ def flex_mods(g: Geometry, device: torch.device, lq: int | None = None, lk: int 
     return (score_mod if needs_score else None), (mask_mod if g.has_mask else None)
 
 
+_mask_cache: dict = {}
+
+
 def flex_block_mask(g: Geometry, mask_mod, lq: int, lk: int, batch: int, device: torch.device):
     """The BlockMask of `mask_mod`, from tile index ranges (no L × L tensor) unless an explicit token
-    mask is present (arbitrary pattern: compiled create_block_mask, which fuses the per-element pass)."""
+    mask is present (arbitrary pattern: compiled create_block_mask, which fuses the per-element pass).
+
+    The layers of one forward share their geometry: the last mask is reused while the lengths, the
+    rules and the key padding (compared by value) stay the same."""
     if g.token_mask is None:
         from ...attention.blockmask import block_mask
 
-        return block_mask(mask_mod, lq, lk, device=device, group=g.depth, q_offset=g.q_offset, causal=g.causal,
-                          window=g.window, period=g.period, key_valid=g.key_valid)
+        key = (lq, lk, g.depth, g.q_offset, g.causal, g.window, g.period, str(device))
+        kv = g.key_valid
+        hit = _mask_cache.get("key") == key and (
+            (kv is None and _mask_cache["kv"] is None)
+            or (kv is not None and _mask_cache["kv"] is not None and _mask_cache["kv"].shape == kv.shape
+                and bool(torch.equal(_mask_cache["kv"], kv))))
+        if not hit:
+            value = block_mask(mask_mod, lq, lk, device=device, group=g.depth, q_offset=g.q_offset,
+                               causal=g.causal, window=g.window, period=g.period, key_valid=kv)
+            _mask_cache.update(key=key, kv=None if kv is None else kv.clone(), value=value)
+        return _mask_cache["value"]
     from torch.nn.attention.flex_attention import create_block_mask
 
     build = torch.compile(create_block_mask) if FLEX_COMPILE else create_block_mask
