@@ -210,17 +210,44 @@ def test_the_layer_records_its_route_and_trains_identically():
         assert torch.allclose(grad, grads["sdpa"][name], atol=1e-4, rtol=1e-4), name
 
 
+class WrongLse(merge._CpuFlash):
+    def forward(self, q, k, v, scale):
+        out, lse, state = super().forward(q, k, v, scale)
+        return out, lse / math.log(2), state  # a log2-based lse would merge wrongly
+
+
 def test_self_check_accepts_a_right_kernel_and_rejects_a_wrong_one():
     good = merge.KERNELS["cpu_flash"]
-
-    class WrongLse(merge._CpuFlash):
-        def forward(self, q, k, v, scale):
-            out, lse, state = super().forward(q, k, v, scale)
-            return out, lse / math.log(2), state  # a log2-based lse would merge wrongly
-
     for dtype in (torch.float32, torch.bfloat16):
         assert merge._self_check(good, torch.device("cpu"), dtype, 24, 24)
         assert not merge._self_check(WrongLse(), torch.device("cpu"), dtype, 24, 24)
+
+
+def test_gpu_kernel_pick_skips_a_kernel_that_fails_its_check(monkeypatch):
+    """The CUDA candidate order, exercised with CPU kernels standing in: SDPA's choice (here a broken
+    'cudnn') fails its check, the next candidate ('flash', equal widths) is taken and remembered; when
+    every candidate fails, the route reports why (and the caller falls back)."""
+    good, check = merge.KERNELS["cpu_flash"], merge._self_check
+    monkeypatch.setattr(merge, "_sdpa_choice", lambda q, k, v: "cudnn")
+    q, v = torch.randn(1, 2, 16, 24), torch.randn(1, 2, 16, 16)
+    for kernels, want in (({"cudnn": WrongLse(), "flash": good}, (good, True)),
+                          ({"cudnn": WrongLse(), "flash": WrongLse()}, None)):
+        monkeypatch.setattr(merge, "KERNELS", kernels)
+        monkeypatch.setattr(merge, "_CHOSEN", {})
+        monkeypatch.setattr(merge, "_VALIDATED", {})
+        monkeypatch.setattr(merge, "_self_check", check)
+        got = merge._pick(q, q, v)
+        assert merge._VALIDATED[("cudnn", None, torch.float32, 24, 16)] is False
+        if want is None:
+            assert isinstance(got, str) and "passed its check" in got
+            continue
+        assert got == want
+
+        def no_more_checks(*a):
+            raise AssertionError("checked twice")
+
+        monkeypatch.setattr(merge, "_self_check", no_more_checks)
+        assert merge._pick(q, q, v) == want  # remembered per (device, dtype, widths)
 
 
 def test_injected_model_logits_and_cache_unchanged():

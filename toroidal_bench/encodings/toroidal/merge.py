@@ -175,37 +175,59 @@ def _sdpa_choice(q, k, v) -> str | None:
     """The fused backend SDPA itself would run for these head dims and dtype (causal), or None."""
     from torch.nn.attention import SDPBackend
 
-    choice = int(torch._fused_sdp_choice(q, k, v, None, 0.0, True, scale=1.0))
+    try:
+        choice = int(torch._fused_sdp_choice(q, k, v, None, 0.0, True, scale=1.0))
+    except Exception:  # an older or newer signature: let the candidates below decide
+        return None
     return {int(SDPBackend.CUDNN_ATTENTION): "cudnn", int(SDPBackend.FLASH_ATTENTION): "flash"}.get(choice)
+
+
+_CHOSEN: dict[tuple, tuple[str, bool] | None] = {}
 
 
 def kernel_for(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[_Kernel, bool] | str:
     """(kernel, whether q, k and v must be padded to one width) for these tensors, or why none can run.
 
-    CPU: torch's flash kernel (equal widths). CUDA: the fused backend SDPA picks for (q, k, v), else for
-    the equal-width tensors; it must pass `_self_check` once per (kernel, dtype, widths) to be used.
+    CPU: torch's flash kernel (equal widths). CUDA: first what SDPA itself would pick for (q, k, v) and
+    for the equal-width tensors, then cuDNN and flash; the first that passes `_self_check` (once per
+    kernel, dtype and widths) is used from then on for these widths.
     """
-    from .fused import equal_widths
-
     if q.device.type == "cpu":
         if q.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
             return f"no CPU flash kernel for {q.dtype}"
         return KERNELS["cpu_flash"], v.shape[-1] != q.shape[-1]
     if q.device.type != "cuda":
         return f"no fused kernel with log-sum-exp on {q.device.type}"
-    for equal in (False, True):
+    return _pick(q, k, v)
+
+
+def _pick(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[_Kernel, bool] | str:
+    """The CUDA candidates of `kernel_for`, in order, each checked once; the outcome cached per widths."""
+    from .fused import equal_widths
+
+    key = (q.device.index, q.dtype, q.shape[-1], v.shape[-1], FORCE_KERNEL)
+    if key not in _CHOSEN:
         one = (q[:1, :1], k[:1, :1], v[:1, :1])  # the choice depends on dims, dtype and device only
-        if equal:
-            one = equal_widths(*one)
-        name = FORCE_KERNEL or _sdpa_choice(*one)
-        if name is None or (name == "flash" and one[2].shape[-1] != one[0].shape[-1]):
-            continue
-        key = (name, q.device.index, q.dtype, one[0].shape[-1], one[2].shape[-1])
-        if key not in _VALIDATED:
-            _VALIDATED[key] = _self_check(KERNELS[name], q.device, q.dtype, one[0].shape[-1], one[2].shape[-1])
-        if _VALIDATED[key]:
-            return KERNELS[name], equal
-    return "no fused CUDA kernel (cuDNN or flash) passed for these head dims and dtype"
+        same = equal_widths(*one)
+        candidates = [(_sdpa_choice(*one), False), (_sdpa_choice(*same), True),
+                      ("cudnn", False), ("cudnn", True), ("flash", True)]
+        _CHOSEN[key] = None
+        for name, equal in dict.fromkeys(candidates):
+            if name is None or (FORCE_KERNEL and name != FORCE_KERNEL):
+                continue
+            widths = (same if equal else one)[0].shape[-1], (same if equal else one)[2].shape[-1]
+            if name == "flash" and widths[0] != widths[1]:
+                continue
+            check = (name, q.device.index, q.dtype, *widths)
+            if check not in _VALIDATED:
+                _VALIDATED[check] = _self_check(KERNELS[name], q.device, q.dtype, *widths)
+            if _VALIDATED[check]:
+                _CHOSEN[key] = (name, equal)
+                break
+    chosen = _CHOSEN[key]
+    if chosen is None:
+        return "no fused CUDA kernel (cuDNN or flash) passed its check for these head dims and dtype"
+    return KERNELS[chosen[0]], chosen[1]
 
 
 def reference(q, k, v, depth: int, scale: float) -> torch.Tensor:
