@@ -476,6 +476,8 @@ def main() -> int:
         if DEV.type == "cpu":
             backends.FLEX_COMPILE = False  # eager flex: compiled flex on CPU costs ~30 s per shape
     if DEV.type == "cuda":
+        if DEV.index is None:  # set_device and friends want an explicit index
+            DEV = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(DEV)
     parts = [s.strip() for s in a.parts.split(",") if s.strip()]
     unknown = set(parts) - set(PARTS)
