@@ -6,6 +6,9 @@ call in the process and, once hit, silently falls back to the unfused path (~100
 sequences are padded on the right to a length bucket (at most 4 buckets per octave, ≤ 25% padding:
 `bucket_length`), the limit is raised above the number of buckets up to 128k tokens, block masks are
 cached per bucket and score_mods are built once per captured tensor: a known bucket recompiles nothing.
+
+Block masks are built from tile index ranges (blockmask.py), never through an L × L bool mask: eager
+`create_block_mask` materializes one (plus int64 index temporaries, ≈ 41 GiB at 64k).
 """
 
 from __future__ import annotations
@@ -39,25 +42,25 @@ def compiled_flex():
 @functools.lru_cache(maxsize=64)
 def causal_block_mask(q_len: int, kv_len: int, device: str):
     """Bottom-right aligned causal BlockMask (queries are the last q_len of kv_len positions)."""
-    from torch.nn.attention.flex_attention import create_block_mask
+    from .blockmask import block_mask
 
     offset = kv_len - q_len
 
     def causal(b, h, q_idx, kv_idx):
         return q_idx + offset >= kv_idx
 
-    return create_block_mask(causal, B=None, H=None, Q_LEN=q_len, KV_LEN=kv_len, device=device)
+    return block_mask(causal, q_len, kv_len, device=device, q_offset=offset)
 
 
 def padded_causal_block_mask(key_valid: torch.Tensor, q_len: int):
     """Causal BlockMask that also hides padded keys; key_valid (B, kv_len) bool."""
-    from torch.nn.attention.flex_attention import create_block_mask
+    from .blockmask import block_mask
 
-    batch, kv_len = key_valid.shape
+    kv_len = key_valid.shape[1]
     offset = kv_len - q_len
 
     def causal_unpadded(b, h, q_idx, kv_idx):
         return (q_idx + offset >= kv_idx) & key_valid[b, kv_idx]
 
-    return create_block_mask(causal_unpadded, B=batch, H=None, Q_LEN=q_len, KV_LEN=kv_len,
-                             device=key_valid.device)
+    return block_mask(causal_unpadded, q_len, kv_len, device=key_valid.device, q_offset=offset,
+                      key_valid=key_valid)

@@ -4,31 +4,39 @@ All backends compute the same thing for q (B, H, Lq, d_s) and k, v (B, H_kv, Lk,
 
     out = softmax(q·kᵀ·scale − λ·δ + token bias, masked) · v
 
-- `sdpa`: torch SDPA with a float bias built per block of `chunk` query rows (the CPU default; with
-  `chunk` unset the whole (Lq, Lk) bias is built, O(L²) memory). q/k/v keep their dtype.
+- `fused`: the bias folded into q and k as a few extra features, run on SDPA's fused kernels (fused.py).
+  Exact, O(L) memory; only for causal calls whose distance cannot wrap (period ≥ 2·context), without
+  windows that bite, padding or explicit masks. `auto` takes it whenever it applies.
+- `sdpa`: torch SDPA with a float bias built per block of `chunk` query rows (the CPU default otherwise;
+  with `chunk` unset the whole (Lq, Lk) bias is built, O(L²) memory). q/k/v keep their dtype.
 - `manual`: explicit scores and float32 softmax; the only backend that returns the weights.
 - `flex`: FlexAttention; δ and the masks are evaluated inside the kernel from indices (`score_mod`,
-  `mask_mod`), so nothing of size L² is materialized (the GPU default). Needs a sub-token width ≥ 16.
+  `mask_mod`), the BlockMask from tile index ranges (attention/blockmask.py), so nothing of size L² is
+  materialized (the GPU default where `fused` does not apply). Needs a sub-token width ≥ 16.
 - `ring`: blockwise attention with an online softmax over key blocks (blockwise.py); exact, O(block²) memory.
 - `flash2`: flash-attn's kernel, usable only without any bias or mask other than plain causal at
   depth 1 (it has no additive bias); anything else falls back to `sdpa` with a warning.
 
 `resolve_backend` applies those rules and warns (ToroidalBackendWarning) whenever it falls back.
+`ROUTES` records what actually ran (`fused:merge_cudnn`, `flex`, …): the last call and a count per route.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from . import fused
 from .blockwise import blockwise_attention
 from .masks import Geometry, bias_block
 
-BACKENDS = ("auto", "sdpa", "flex", "manual", "ring", "flash2")
+BACKENDS = ("auto", "fused", "sdpa", "flex", "manual", "ring", "flash2")
 #: FlexAttention's kernels need head (here: sub-token) dims of at least 16
 FLEX_MIN_DIM = 16
 #: compile FlexAttention (False runs its unfused eager reference: same maths, L² memory; for tests)
@@ -38,6 +46,25 @@ _compiled_flex = None
 
 class ToroidalBackendWarning(UserWarning):
     """A requested attention backend cannot run this call; another one is used."""
+
+
+@dataclass
+class RouteLog:
+    """The route of the latest attention call in this process, and how often each route ran."""
+
+    last: str = ""
+    counts: Counter = field(default_factory=Counter)
+
+    def record(self, route: str) -> None:
+        self.last = route
+        self.counts[route] += 1
+
+    def reset(self) -> None:
+        self.last = ""
+        self.counts.clear()
+
+
+ROUTES = RouteLog()
 
 
 def flash_attn_available() -> bool:
@@ -52,6 +79,8 @@ def resolve_backend(name: str, g: Geometry, q: torch.Tensor, *, return_weights: 
     if return_weights:
         return "manual"
     d_s = q.shape[-1]
+    if name == "fused":  # attend() tries it first: reaching here means it cannot run this call
+        name = "auto"
     if name == "auto":
         return "flex" if q.is_cuda and d_s >= FLEX_MIN_DIM else "sdpa"
     if name == "flex" and d_s < FLEX_MIN_DIM:
@@ -86,16 +115,28 @@ def _flash2_blocker(g: Geometry, q: torch.Tensor, allow: bool) -> str | None:
     return None
 
 
-def _fallback(name: str, reason: str) -> None:
-    warnings.warn(f"toroidal attention: backend '{name}' unavailable ({reason}); using 'sdpa'",
+def _fallback(name: str, reason: str, instead: str = "'sdpa'") -> None:
+    warnings.warn(f"toroidal attention: backend '{name}' unavailable ({reason}); using {instead}",
                   ToroidalBackendWarning, stacklevel=3)
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: Geometry, backend: str = "auto", *,
            chunk: int | None = None, use_checkpoint: bool = False, return_weights: bool = False,
            allow_flash2: bool = True, block_size: int = 512) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(out (B, H, Lq, d_s), weights (B, H, Lq, Lk) or None)."""
+    """(out (B, H, Lq, d_s), weights (B, H, Lq, Lk) or None); the route taken goes to `ROUTES`."""
+    if backend in ("auto", "fused") and not return_weights:
+        reason = fused.blocker(g, q, k)
+        if reason is None:
+            ran = fused.attend(q, k, v, g)
+            if not isinstance(ran, str):
+                ROUTES.record(f"fused:{ran[1]}")
+                return ran[0], None
+            reason = ran
+        if backend == "fused":
+            _fallback("fused", reason, "auto's choice")
+            backend = "auto"
     name = resolve_backend(backend, g, q, return_weights=return_weights, allow_flash2=allow_flash2)
+    ROUTES.record(name)
     if name == "flex":
         return _flex(q, k, v, g), None
     if name == "flash2":
@@ -160,19 +201,40 @@ def _flex_fn():
     return _compiled_flex
 
 
-def flex_mods(g: Geometry, device: torch.device):
-    """(score_mod, mask_mod) evaluating −λ·δ and the token-level masks per element."""
-    depth = g.depth
-    lam = torch.tensor(g.lam, device=device, dtype=torch.float32)
-    period = torch.tensor(g.period, device=device)
-    off = torch.tensor(g.q_offset, device=device)
+def _wraps(g: Geometry, lq: int, lk: int) -> bool:
+    """Can a pair this call scores have circ(i − j) ≠ |i − j| (a token distance above P/2)?"""
+    first_q, last_q = g.q_offset, g.q_offset + lq // g.depth - 1
+    far = last_q if g.causal else max(last_q, lk // g.depth - 1 - first_q)
+    return 2 * far > g.period
+
+
+def flex_mods(g: Geometry, device: torch.device, lq: int | None = None, lk: int | None = None):
+    """(score_mod, mask_mod) evaluating −λ·δ and the token-level masks per element.
+
+    λ, P, D and the window enter as Python numbers: the compiled kernel has them as constants (no
+    runtime division by a tensor per score), at the price of one compile per distinct value — λ and P
+    are constants of a model, so a process sees one or a few. The query offset changes every decoding
+    step, so it stays a 0-d tensor unless it is 0 (prefill); either way a new offset value never
+    recompiles. With the lengths given and no pair farther apart than P/2, the modulo is skipped.
+    """
+    depth, period, window, causal = g.depth, g.period, g.window, g.causal
+    inv_p, inv_d = 1.0 / period, 1.0 / depth
+    lam = g.lam if isinstance(g.lam, torch.Tensor) else float(g.lam)
+    off = g.q_offset if g.q_offset == 0 else torch.tensor(g.q_offset, device=device)
+    wrap = lq is None or lk is None or _wraps(g, lq, lk)
     kv, tm, tb = g.key_valid, g.token_mask, g.token_bias
+
+    def circ(i, j):
+        t = (i - j).abs()
+        if wrap:
+            t = t % period
+            t = torch.minimum(t, period - t)
+        return t
 
     def score_mod(score, b, h, qi, ki):
         i, j = qi // depth + off, ki // depth
-        t = (i - j).abs() % period
-        seq = torch.minimum(t, period - t).to(torch.float32) / period
-        dep = (qi % depth - ki % depth).abs().to(torch.float32) / depth
+        seq = circ(i, j).to(torch.float32) * inv_p
+        dep = (qi % depth - ki % depth).abs().to(torch.float32) * inv_d
         s = score - lam * (seq + dep)
         if tb is not None:
             s = s + tb[b, qi // depth, j].to(torch.float32)
@@ -181,30 +243,55 @@ def flex_mods(g: Geometry, device: torch.device):
     def mask_mod(b, h, qi, ki):
         i, j = qi // depth + off, ki // depth
         ok = j >= 0
-        if g.causal:
+        if causal:
             ok = ok & (j <= i)
-        if g.window is not None:
-            t = (i - j).abs() % period
-            ok = ok & (torch.minimum(t, period - t) <= g.window)
+        if window is not None:
+            ok = ok & (circ(i, j) <= window)
         if kv is not None:
             ok = ok & kv[b, j]
         if tm is not None:
             ok = ok & tm[b, qi // depth, j]
         return ok
 
-    needs_score = g.lam != 0 or tb is not None
+    needs_score = not (isinstance(g.lam, (int, float)) and g.lam == 0) or tb is not None
     return (score_mod if needs_score else None), (mask_mod if g.has_mask else None)
 
 
-def _flex(q, k, v, g: Geometry) -> torch.Tensor:
+_mask_cache: dict = {}
+
+
+def flex_block_mask(g: Geometry, mask_mod, lq: int, lk: int, batch: int, device: torch.device):
+    """The BlockMask of `mask_mod`, from tile index ranges (no L × L tensor) unless an explicit token
+    mask is present (arbitrary pattern: compiled create_block_mask, which fuses the per-element pass).
+
+    The layers of one forward share their geometry: the last mask is reused while the lengths, the
+    rules and the key padding (compared by value) stay the same."""
+    if g.token_mask is None:
+        from ...attention.blockmask import block_mask
+
+        key = (lq, lk, g.depth, g.q_offset, g.causal, g.window, g.period, str(device))
+        kv = g.key_valid
+        hit = _mask_cache.get("key") == key and (
+            (kv is None and _mask_cache["kv"] is None)
+            or (kv is not None and _mask_cache["kv"] is not None and _mask_cache["kv"].shape == kv.shape
+                and bool(torch.equal(_mask_cache["kv"], kv))))
+        if not hit:
+            value = block_mask(mask_mod, lq, lk, device=device, group=g.depth, q_offset=g.q_offset,
+                               causal=g.causal, window=g.window, period=g.period, key_valid=kv)
+            _mask_cache.update(key=key, kv=None if kv is None else kv.clone(), value=value)
+        return _mask_cache["value"]
     from torch.nn.attention.flex_attention import create_block_mask
 
-    score_mod, mask_mod = flex_mods(g, q.device)
+    build = torch.compile(create_block_mask) if FLEX_COMPILE else create_block_mask
+    return build(mask_mod, batch, None, lq, lk, device=device)
+
+
+def _flex(q, k, v, g: Geometry) -> torch.Tensor:
+    lq, lk = q.shape[2], k.shape[2]
+    score_mod, mask_mod = flex_mods(g, q.device, lq, lk)
     block_mask = None
     if mask_mod is not None:
-        per_batch = g.key_valid is not None or g.token_mask is not None
-        block_mask = create_block_mask(mask_mod, q.shape[0] if per_batch else None, None, q.shape[2], k.shape[2],
-                                       device=q.device, _compile=FLEX_COMPILE)
+        block_mask = flex_block_mask(g, mask_mod, lq, lk, q.shape[0], q.device)
     return _flex_fn()(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=g.scale,
                       enable_gqa=q.shape[1] != k.shape[1])
 

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from .backends import attend
+from .backends import ROUTES, attend
 from .fusion import DepthFusion
 from .layout import check_divisible, from_subtokens, platter_permutation, to_subtokens
 from .masks import Geometry
@@ -64,6 +64,7 @@ class ToroidalCore(nn.Module):
         # on the fused output, so every backend (flex has no attention-probability dropout) regularises alike;
         # identity in eval mode and at p = 0
         self.dropout = nn.Dropout(dropout)
+        self.last_route = ""  # what the latest attend() ran, e.g. "fused:merge_cudnn" or "flex" (backends.ROUTES)
 
     # -- layout and positions -------------------------------------------------------------------
     def permute(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,9 +96,11 @@ class ToroidalCore(nn.Module):
                return_weights: bool = False, backend: str | None = None):
         """Encoded q (B, H, Nq, d_k), k/v (B, H_kv, Nk, d_k) → (B, H, Nq·D, d_s), weights or None."""
         qs, ks, vs = (to_subtokens(t, self.depth) for t in (q, k, v))  # (B, H, N·D, d_k/D)
-        return attend(qs, ks, vs, g, backend or self.backend, chunk=self.attn_chunk_size,
-                      use_checkpoint=self.use_checkpoint and self.training, return_weights=return_weights,
-                      allow_flash2=self.allow_flash2, block_size=self.block_size)
+        out = attend(qs, ks, vs, g, backend or self.backend, chunk=self.attn_chunk_size,
+                     use_checkpoint=self.use_checkpoint and self.training, return_weights=return_weights,
+                     allow_flash2=self.allow_flash2, block_size=self.block_size)
+        self.last_route = ROUTES.last
+        return out
 
     def merge(self, out: torch.Tensor) -> torch.Tensor:
         """Sub-token outputs (B, H, N·D, d_s) → fused, un-permuted (B, N, H·d_k)."""

@@ -11,7 +11,8 @@ Arguments (defaults in brackets):
 - period: the wrap period P of distance and window [config.max_position_embeddings]
 - pe [model]: model (the checkpoint's own rotary) | toroidal3d | orthogonal | none; periodic [false]
   rounds the 3D RoPE frequencies to whole turns over P
-- backend [auto]: auto (flex on CUDA, else sdpa) | sdpa | flex | manual | ring | flash2
+- backend [auto]: auto (fused when exact — causal, period ≥ 2·context, no window/padding —, else flex on
+  CUDA, sdpa on CPU) | fused | sdpa | flex | manual | ring | flash2
 - chunk: query sub-token rows per SDPA block; checkpoint [false]: recompute blocks in backward
 - freeze [false]: leave only the replaced decoder layers trainable
 - dropout [0]: dropout on the fused attention output of the replaced layers (training only)
@@ -48,7 +49,7 @@ class Toroidal(Encoding):
     period: int | None = None
     pe: Literal["model", "toroidal3d", "orthogonal", "none"] = "model"
     periodic: bool = False
-    backend: Literal["auto", "sdpa", "flex", "manual", "ring", "flash2"] = "auto"
+    backend: Literal["auto", "fused", "sdpa", "flex", "manual", "ring", "flash2"] = "auto"
     chunk: int | None = None
     checkpoint: bool = False
     freeze: bool = False
