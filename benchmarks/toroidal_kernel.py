@@ -237,9 +237,13 @@ def part_kernel(a) -> None:
     tq, tk, tv = rand(b, h, n, a.head_dim), rand(b, h, n, a.head_dim), rand(b, h, n, a.head_dim)
     tdo = torch.randn(b, h, n, a.head_dim, generator=gen).to(DEV, a.dtype)
     variants["sdpa_token"] = None  # the same tokens without the platter split: (B, H, N, d_k)
+    # the calibration point named by the speed target: bias-free causal SDPA over L positions at d_k
+    fq, fk, fv = rand(b, h, L, a.head_dim), rand(b, h, L, a.head_dim), rand(b, h, L, a.head_dim)
+    fdo = torch.randn(b, h, L, a.head_dim, generator=gen).to(DEV, a.dtype)
+    variants["sdpa_full_head"] = None
     for name, fn in variants.items():
-        args = (tq, tk, tv) if name == "sdpa_token" else (q, k, v)
-        grad_out = tdo if name == "sdpa_token" else dout
+        args = {"sdpa_token": (tq, tk, tv), "sdpa_full_head": (fq, fk, fv)}.get(name, (q, k, v))
+        grad_out = {"sdpa_token": tdo, "sdpa_full_head": fdo}.get(name, dout)
         if fn is None:
             def fn(q_, k_, v_):
                 return F.scaled_dot_product_attention(q_, k_, v_, is_causal=True)
