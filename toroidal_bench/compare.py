@@ -263,7 +263,8 @@ def pivot(table: pd.DataFrame) -> pd.DataFrame:
     keys = ["task", "context_length", "metric", *(POSITION if positions else [])]
     keyed = rows.assign(**{c: rows[c].fillna(_NONE) for c in POSITION})
     fields = ["value", "delta", "ci_low", "ci_high"]
-    wide = keyed.pivot_table(index=keys, columns="column", values=fields, sort=False, dropna=False)
+    wide = keyed.set_index([*keys, "column"])[fields].unstack("column")  # one row per key and column
+    wide = wide.reindex(pd.MultiIndex.from_frame(keyed[keys].drop_duplicates()))  # in the table's order
     out = wide.index.to_frame(index=False)
     named = dict(zip(table.attrs["columns"], headings(table), strict=True))
     for i, label in enumerate(table.attrs["columns"]):

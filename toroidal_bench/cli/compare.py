@@ -209,10 +209,12 @@ def _latex(frame, legend: dict[str, str]) -> str:
     body = style.to_latex(hrules=True, column_format=align, environment="table", position_float="centering",
                           caption=caption[0].upper() + caption[1:] + ".")
     if legend:
-        keys = pd.DataFrame({"": list(legend), "model spec": list(legend.values())})
-        key_table = (keys.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
-                     .format(lambda spec: rf"\texttt{{{spec}}}", subset=["model spec"], escape="latex"))
-        body = body.replace("\\end{table}", "\\medskip\n" + key_table.to_latex(column_format="ll") + "\\end{table}")
+        keys = pd.DataFrame({"key": list(legend), "spec": list(legend.values())})
+        # {[1]}: a row may not start with '[', which LaTeX would read as the optional argument of \\
+        key_table = (keys.style.hide(axis="index").hide(axis="columns")
+                     .format(lambda key: f"{{{key}}}", subset=["key"], escape="latex")
+                     .format(lambda spec: rf"\texttt{{{spec}}}", subset=["spec"], escape="latex"))
+        body = body.replace("\\end{table}", "\\par\\medskip\n" + key_table.to_latex(column_format="ll") + "\\end{table}")
     return "% needs \\usepackage{booktabs}\n" + body.rstrip("\n")
 
 
