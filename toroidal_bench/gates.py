@@ -90,9 +90,9 @@ class Verdict:
 
     def record(self) -> dict[str, Any]:
         """A flat, JSON-ready record of the gate and its outcome."""
-        return {"gate": self.gate.describe(), **asdict(self.gate), "model_spec": self.model_spec, "passed": self.passed,
-                "observed": self.observed, "threshold": self.threshold, "required": self.required(),
-                "n": self.n, "baseline_value": self.baseline, "delta": self.delta,
+        return {"gate": self.gate.describe(), **asdict(self.gate), "model_spec": self.model_spec,
+                "passed": self.passed, "observed": self.observed, "threshold": self.threshold,
+                "required": self.required(), "n": self.n, "baseline_value": self.baseline, "delta": self.delta,
                 "ci_low": self.ci[0] if self.ci else None, "ci_high": self.ci[1] if self.ci else None,
                 "paired": self.paired, "reason": self.reason}
 
@@ -234,14 +234,16 @@ def _relative(gate: Gate, spec: str, mine: pd.DataFrame, observed, reason, basel
     if observed is None or base_value is None:
         why = reason or f"baseline: {base_reason}"
         return Verdict(gate, spec, False, observed, None, n, why, baseline=base_value)
-    lower = metric(gate.metric).better == "lower"
-    # the regression, positive when the value moved the wrong way
-    delta = observed - base_value
-    worse = delta if lower else -delta
+    lower = metric(gate.metric).better == "lower"  # then a rise is the regression
     threshold = base_value + gate.max_drop if lower else base_value - gate.max_drop
+
+    def within(value: float) -> bool:
+        return value <= threshold if lower else value >= threshold
+
+    delta = observed - base_value
     moved = f"{'rose' if lower else 'dropped'} {abs(delta):.4g} from baseline {base_value:.4g}"
     if not gate.use_ci:
-        passed = worse <= gate.max_drop
+        passed = within(observed)
         return Verdict(gate, spec, passed, observed, threshold, n, "" if passed else moved,
                        baseline=base_value, delta=delta)
     ci, paired = _paired_ci(gate, mine, same)
@@ -249,13 +251,13 @@ def _relative(gate: Gate, spec: str, mine: pd.DataFrame, observed, reason, basel
         return Verdict(gate, spec, False, observed, threshold, n,
                        f"use_ci needs ≥ 2 samples paired with the baseline by sample id, found {paired}",
                        baseline=base_value, delta=delta, paired=paired)
-    # the CI of the regression: of −delta for a drop, of delta for a rise
-    low, high = ci if lower else (-ci[1], -ci[0])
-    passed = low <= gate.max_drop
+    # passes while the end of the value's CI nearest the baseline is within the threshold
+    passed = within(base_value + (ci[0] if lower else ci[1]))
+    low, high = ci if lower else (-ci[1], -ci[0])  # the CI of the rise, or of the drop
     ci_text = f"its {CONFIDENCE:.0%} CI [{_g(low)}, {_g(high)}]"
     if not passed:
         why = f"{moved}; {ci_text} lies wholly beyond {gate.max_drop:g}"
-    elif worse > gate.max_drop:
+    elif not within(observed):
         why = f"{moved}, but {ci_text} reaches {gate.max_drop:g}"
     else:
         why = ""

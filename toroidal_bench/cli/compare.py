@@ -28,9 +28,10 @@ def compare(
 ) -> None:
     """Compare runs: each metric aggregated as declared (accuracy: mean; perplexity: exp(Σ NLL ÷ Σ tokens)),
     delta vs the first file with a 95% paired bootstrap CI over matching sample ids, and wins/losses
-    counted in the metric's direction. Columns are named by model spec (long specs get a [k] key and a
-    legend). Counts (tokens, bytes) appear in long and json only; metrics measured by position (NLL by
-    position) get a table of their own, or rows with their positions in markdown, latex and csv."""
+    counted in the metric's direction. Columns are named by model spec (long specs become numbered
+    keys with a legend). Counts (tokens, bytes) appear in long and json only; metrics measured by
+    position (NLL by position) get a table of their own, or rows with their positions in markdown,
+    latex and csv."""
     from ..compare import compare as compare_runs
     from ..compare import pivot
 
@@ -48,8 +49,8 @@ def compare(
         print(_latex(frame, legend) if fmt == "latex" else _markdown(frame, legend))
 
 
-_NOTE = ("the first model spec is the reference; each other cell holds its value, its difference from "
-         "the reference (Δ) and the 95% paired-bootstrap CI of that difference over matching samples")
+_NOTE = ("The first model spec is the reference; each other cell holds its value, its difference from "
+         "the reference (Δ) and the 95% paired-bootstrap CI of that difference over matching samples.")
 
 
 def _rich_tables(table, width: int | None = None) -> list:
@@ -168,7 +169,8 @@ def _paper_table(table, latex: bool):
         line = {"task": names[task], "length": int(length), "metric": f"{metric} {arrow}".strip()}
         if not by_position.empty:
             line["positions"] = "" if _nan(start) else f"[{int(start)}, {int(end)})"
-        line.update({header: _text(cells.get(label), i == 0, latex) for i, (label, header) in enumerate(columns.items())})
+        for i, (label, header) in enumerate(columns.items()):
+            line[header] = _text(cells.get(label), i == 0, latex)
         out.append(line)
     legend = {k: h for h, k in keys.items() if k != h}
     return pd.DataFrame(out), legend
@@ -189,7 +191,7 @@ def _text(r, is_ref: bool, latex: bool) -> str:
 
 
 def _markdown(frame, legend: dict[str, str]) -> str:
-    lines = [markdown(frame, left=("task", "metric", "positions")), "", _NOTE[0].upper() + _NOTE[1:] + "."]
+    lines = [markdown(frame, left=("task", "metric", "positions")), "", _NOTE]
     if legend:
         lines += [""] + [f"- {k} `{h}`" for k, h in legend.items()]
     return "\n".join(lines)
@@ -207,14 +209,15 @@ def _latex(frame, legend: dict[str, str]) -> str:
     align = "".join("l" if c in ("task", "metric", "positions") else "r" for c in frame.columns)
     caption = _NOTE.replace("Δ", r"$\Delta$").replace("%", r"\%")
     body = style.to_latex(hrules=True, column_format=align, environment="table", position_float="centering",
-                          caption=caption[0].upper() + caption[1:] + ".")
+                          caption=caption)
     if legend:
         keys = pd.DataFrame({"key": list(legend), "spec": list(legend.values())})
         # {[1]}: a row may not start with '[', which LaTeX would read as the optional argument of \\
         key_table = (keys.style.hide(axis="index").hide(axis="columns")
                      .format(lambda key: f"{{{key}}}", subset=["key"], escape="latex")
                      .format(lambda spec: rf"\texttt{{{spec}}}", subset=["spec"], escape="latex"))
-        body = body.replace("\\end{table}", "\\par\\medskip\n" + key_table.to_latex(column_format="ll") + "\\end{table}")
+        legend_tabular = key_table.to_latex(column_format="ll")
+        body = body.replace("\\end{table}", "\\par\\medskip\n" + legend_tabular + "\\end{table}")
     return "% needs \\usepackage{booktabs}\n" + body.rstrip("\n")
 
 
