@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from helpers import rows, write
 
-from toroidal_bench.compare import compare, paired_bootstrap_ci, wide
+from toroidal_bench.compare import compare, paired_bootstrap_ci, pivot
 
 
 def test_means_deltas_and_wins_against_a_hand_computation(tmp_path):
@@ -45,8 +45,9 @@ def test_lengths_and_metrics_are_separate_rows_and_failed_cells_show(tmp_path):
     t = compare([a, b])
     failed = t[(t["column"] == "b") & (t["context_length"] == 512)].iloc[0]
     assert failed["n"] == 0 and failed["n_error"] == 1
-    w = wide(t)
+    w = pivot(t)
     assert list(w["context_length"]) == [256, 512]
+    assert w["m (b) delta"].isna().tolist() == [False, True]  # b failed at 512: no value, no delta
 
 
 def test_the_reference_is_the_first_file_even_without_the_first_tasks_rows(tmp_path):
@@ -61,13 +62,14 @@ def test_the_reference_is_the_first_file_even_without_the_first_tasks_rows(tmp_p
     assert t.iloc[0]["task"] == "niah" and t.iloc[0]["column"] == "b"  # the first row is not the reference's
     assert t.attrs["columns"] == ["a", "b"]
     assert t[(t.column == "b") & (t.task == "passkey")].iloc[0]["delta"] == pytest.approx(-0.5)
-    assert list(wide(t).columns) == ["task", "context_length", "metric", "position", "position_end", "a", "b"]
+    assert list(pivot(t).columns) == ["task", "context_length", "metric", "m+rope", "m+alibi", "m+alibi delta",
+                                      "m+alibi ci_low", "m+alibi ci_high"]
     console = Console(width=200, record=True)
     console.print(_rich_table(t))
     text = console.export_text()
     header = next(line for line in text.splitlines() if "task" in line and "metric" in line)
-    assert header.index(" a ") < header.index(" b ")
-    assert "CI vs a;" in text and "vs b" not in text
+    assert header.index(" m+rope ") < header.index(" m+alibi ")  # columns named by model spec
+    assert "CI vs m+rope;" in text and "vs m+alibi" not in text
     assert "Δ -0.5" in text  # b's passkey cell is compared against a
 
 

@@ -3,7 +3,9 @@ column, with deltas against the first.
 
 A run column is one model spec in one file (a file holding several specs gives several columns).
 The columns in order, the reference first, are in `table.attrs["columns"]`: a column need not have
-rows for every key, so the order of the rows does not tell.
+rows for every key, so the order of the rows does not tell. Each column's `label` (the file stem,
+with the spec when the file holds several) identifies it in the rows; its heading, for tables, is
+its model spec, with the file stem only where two columns share a spec (`table.attrs["headings"]`).
 
 How a metric aggregates and which direction is better come from its declaration (metrics.py):
 accuracy is a mean over samples, perplexity is exp(Σ nll ÷ Σ tokens) over the samples' `nll` and
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import results
-from .errors import ResultsError, UsageError
+from .errors import ResultsError, UnknownNameError, UsageError
 from .metrics import Metric, metric
 
 POSITION = ["position", "position_end"]
@@ -38,12 +40,14 @@ class Column:
     label: str
     path: str
     model_spec: str
+    heading: str = ""
 
 
-def load_columns(paths: list[str | Path], spec_order: list[str] | None = None
+def load_columns(paths: list[str | Path], spec_order: list[str] | None = None, reference: str | None = None
                  ) -> tuple[list[Column], dict[str, pd.DataFrame]]:
     """One column per (file, model spec); a file's specs in `spec_order` (e.g. a suite's models, so
-    its first model is the reference) where given, else in the order their rows appear."""
+    its first model is the reference) where given, else in the order their rows appear. `reference`
+    (a model spec, or a column's heading where a spec is in several files) moves that column first."""
     if not paths:
         raise UsageError("give at least one results file")
     columns: list[Column] = []
@@ -61,7 +65,33 @@ def load_columns(paths: list[str | Path], spec_order: list[str] | None = None
                 label = f"{label}#{len(columns) + 1}"
             columns.append(Column(label, str(path), spec))
             frames[label] = df[df["model_spec"] == spec]
+    columns = _with_headings(columns)
+    if reference is not None:
+        columns = _reference_first(columns, reference)
     return columns, frames
+
+
+def _reference_first(columns: list[Column], reference: str) -> list[Column]:
+    chosen = [c for c in columns if reference in (c.heading, c.model_spec)]
+    if not chosen:
+        raise UnknownNameError("reference", reference, [c.heading for c in columns])
+    if len(chosen) > 1:
+        raise UsageError(f"reference '{reference}' is in {len(chosen)} columns",
+                         f"name one of: {', '.join(c.heading for c in chosen)}")
+    return chosen + [c for c in columns if c is not chosen[0]]
+
+
+def _with_headings(columns: list[Column]) -> list[Column]:
+    """Name each column by its model spec; where specs repeat (the same model in two runs), add the
+    file stem, then a number if that still repeats."""
+    specs = [c.model_spec for c in columns]
+    out: list[Column] = []
+    for c in columns:
+        heading = c.model_spec if specs.count(c.model_spec) == 1 else f"{c.model_spec} ({Path(c.path).stem})"
+        if any(o.heading == heading for o in out):
+            heading = f"{heading} #{len(out) + 1}"
+        out.append(Column(c.label, c.path, c.model_spec, heading))
+    return out
 
 
 def paired_bootstrap_ci(diffs: np.ndarray, confidence: float = 0.95, n_resamples: int = 2000,
@@ -118,11 +148,12 @@ def aggregate(m: Metric, samples: pd.DataFrame) -> tuple[float, int]:
     return float(m.combine(*(values[c].to_numpy(dtype=float) for c in m.inputs))), len(values)
 
 
-def compare(paths: list[str | Path], seed: int = 0, spec_order: list[str] | None = None) -> pd.DataFrame:
+def compare(paths: list[str | Path], seed: int = 0, spec_order: list[str] | None = None,
+            reference: str | None = None) -> pd.DataFrame:
     """Long table: one row per (task, context_length, metric, position range, column) with the
     aggregate `value`, n, errors, the metric's direction, and delta/CI/wins/losses against the first
     column (see `load_columns` for the column order)."""
-    columns, frames = load_columns(paths, spec_order)
+    columns, frames = load_columns(paths, spec_order, reference)
     ref_samples = per_sample(frames[columns[0].label])
     out = []
     for col in columns:
@@ -156,6 +187,7 @@ def compare(paths: list[str | Path], seed: int = 0, spec_order: list[str] | None
         table[c] = table[c].where(table[c] != _NONE).astype("Int64")
     table = table.reset_index(drop=True)
     table.attrs["columns"] = [c.label for c in columns]
+    table.attrs["headings"] = {c.label: c.heading for c in columns}
     return table
 
 
@@ -191,12 +223,54 @@ def _delta(m: Metric, mine: pd.DataFrame, base: pd.DataFrame, value: float) -> d
             "paired": len(both)}
 
 
-def wide(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per key, one aggregate column per run in run order (for csv/markdown)."""
-    keyed = table.assign(**{c: table[c].fillna(_NONE) for c in POSITION})
-    values = keyed.pivot_table(index=KEY, columns="column", values="value", sort=False)
-    order = [c for c in table.attrs.get("columns", values.columns) if c in values.columns]
-    out = values[order].reset_index()
-    for c in POSITION:
+def scores(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows a scores table shows: (whole-sample rows, by-position rows) of the metrics with a
+    direction; counts (tokens, bytes, ...) only when there is nothing else to show."""
+    scored = table[table["better"].notna()]
+    whole, by_position = scored[scored["position"].isna()], scored[scored["position"].notna()]
+    if whole.empty and by_position.empty:
+        whole = table[table["position"].isna()]
+    return whole, by_position
+
+
+def task_names(tasks) -> dict[str, str]:
+    """A short display name per task: a task given by YAML path (`lm-eval:path/to/x.yaml`) is shown
+    by its file's stem (`lm-eval:x`), unless that would show two tasks alike."""
+    def short(task: str) -> str:
+        prefix, _, rest = task.rpartition(":") if task.startswith("lm-eval:") else ("", "", task)
+        if rest.endswith((".yaml", ".yml")):
+            return f"{prefix}:{Path(rest).stem}" if prefix else Path(rest).stem
+        return task
+
+    names = {t: short(t) for t in dict.fromkeys(tasks)}
+    shown = list(names.values())
+    return {t: n if shown.count(n) == 1 else t for t, n in names.items()}
+
+
+def headings(table: pd.DataFrame) -> list[str]:
+    """The column headings (model specs) in column order, the reference first."""
+    named = table.attrs.get("headings", {})
+    return [named.get(c, c) for c in table.attrs["columns"]]
+
+
+def pivot(table: pd.DataFrame) -> pd.DataFrame:
+    """The scores (see `scores`) as one row per (task, context_length, metric[, positions]) and, per
+    column in order, its value and, past the reference, `<heading> delta`, `<heading> ci_low` and
+    `<heading> ci_high`. Position columns appear only when a metric has positions."""
+    whole, by_position = scores(table)
+    rows = pd.concat([whole, by_position]) if not by_position.empty else whole
+    positions = not by_position.empty
+    keys = ["task", "context_length", "metric", *(POSITION if positions else [])]
+    keyed = rows.assign(**{c: rows[c].fillna(_NONE) for c in POSITION})
+    fields = ["value", "delta", "ci_low", "ci_high"]
+    wide = keyed.set_index([*keys, "column"])[fields].unstack("column")  # one row per key and column
+    wide = wide.reindex(pd.MultiIndex.from_frame(keyed[keys].drop_duplicates()))  # in the table's order
+    out = wide.index.to_frame(index=False)
+    named = dict(zip(table.attrs["columns"], headings(table), strict=True))
+    for i, label in enumerate(table.attrs["columns"]):
+        for field in fields[:1] if i == 0 else fields:
+            name = named[label] if field == "value" else f"{named[label]} {field}"
+            out[name] = wide[(field, label)].to_numpy() if (field, label) in wide else float("nan")
+    for c in POSITION if positions else []:
         out[c] = out[c].where(out[c] != _NONE).astype("Int64")
     return out

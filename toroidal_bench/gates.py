@@ -3,16 +3,21 @@
 A gate's observed value is its metric's aggregate as declared in metrics.py (accuracy: the mean;
 perplexity: exp(Σ nll ÷ Σ tokens) over the samples), over the rows without a position. `max_drop`
 follows the metric's direction: for a lower-is-better metric (perplexity) the gate fails when the
-value rises more than max_drop above the baseline's. A gate never passes on missing data: no
-matching rows, failed cells among them, or a NaN aggregate all fail the gate. Gates are checked per
-model spec: every spec in the file must pass.
+value rises more than max_drop above the baseline's. With `use_ci: true` a max_drop gate fails only
+when the 95% paired-bootstrap CI of the drop (samples matched to the baseline's by id, as `compare`
+computes it) lies wholly beyond max_drop, so noise on a small sample does not fail CI. A gate never
+passes on missing data: no matching rows, failed cells among them, a NaN aggregate, or (use_ci) fewer
+than two samples paired with the baseline all fail the gate. Gates are checked per model spec: every
+spec in the file must pass.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,7 +26,8 @@ from .errors import UsageError
 from .metrics import metric
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
-_KEYS = {"task", "metric", "context_length", "model", "op", "value", "max_drop", "baseline"}
+_KEYS = {"task", "metric", "context_length", "model", "op", "value", "max_drop", "baseline", "use_ci"}
+CONFIDENCE = 0.95  # of the paired-bootstrap CI a use_ci gate reads
 
 
 @dataclass(frozen=True)
@@ -34,21 +40,31 @@ class Gate:
     value: float | None = None
     max_drop: float | None = None
     baseline: str | None = None
+    use_ci: bool = False  # max_drop gates: fail only when the drop's paired CI lies wholly beyond it
 
     @property
     def relative(self) -> bool:
         return self.max_drop is not None
 
+    @property
+    def change(self) -> str:
+        """What a regression is for this gate's metric: a 'rise' (lower is better) or a 'drop'."""
+        return "rise" if metric(self.metric).better == "lower" else "drop"
+
     def describe(self) -> str:
         where = f"{self.task}/{self.metric}" + (f"@{self.context_length}" if self.context_length else "")
         if self.relative:
-            change = "rise" if metric(self.metric).better == "lower" else "drop"
-            return f"{where} {change} ≤ {self.max_drop}"
-        return f"{where} {self.op} {self.value}"
+            return f"{where} {self.change} ≤ {self.max_drop:g}" + (" (CI)" if self.use_ci else "")
+        return f"{where} {self.op} {self.value:g}"
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """One gate checked on one model spec. `threshold` is the value the observed one is held to (for
+    a max_drop gate: the baseline's value less the allowed drop); `delta` and `ci` (max_drop gates)
+    are observed − baseline and, for use_ci gates, its paired CI. `reason` says why a gate failed,
+    or why a use_ci gate passed although its point estimate lies beyond max_drop."""
+
     gate: Gate
     model_spec: str
     passed: bool
@@ -56,6 +72,29 @@ class Verdict:
     threshold: float | None
     n: int
     reason: str = ""
+    baseline: float | None = None
+    delta: float | None = None
+    ci: tuple[float, float] | None = None
+    paired: int | None = None
+
+    def required(self) -> str:
+        """The condition on the observed value, e.g. '>= 0.9'; for a use_ci gate, on the end of its CI
+        nearest the baseline, e.g. 'CI high >= 0.9'."""
+        if not self.gate.relative:
+            return f"{self.gate.op} {self.gate.value:g}"
+        if self.threshold is None:
+            return f"{self.gate.change} ≤ {self.gate.max_drop:g}"
+        rise = self.gate.change == "rise"
+        condition = f"{'<=' if rise else '>='} {self.threshold:.4g}"
+        return f"CI {'low' if rise else 'high'} {condition}" if self.gate.use_ci else condition
+
+    def record(self) -> dict[str, Any]:
+        """A flat, JSON-ready record of the gate and its outcome."""
+        return {"gate": self.gate.describe(), **asdict(self.gate), "model_spec": self.model_spec,
+                "passed": self.passed, "observed": self.observed, "threshold": self.threshold,
+                "required": self.required(), "n": self.n, "baseline_value": self.baseline, "delta": self.delta,
+                "ci_low": self.ci[0] if self.ci else None, "ci_high": self.ci[1] if self.ci else None,
+                "paired": self.paired, "reason": self.reason}
 
 
 def parse_gates(items: list[Any], where: str) -> tuple[Gate, ...]:
@@ -86,12 +125,18 @@ def _parse_gate(item: Any, what: str) -> Gate:
         raise UsageError(f"{what}: value must be a finite number, got {item.get('value')!r}")
     if "max_drop" in item and not (_finite(item["max_drop"]) and item["max_drop"] >= 0):
         raise UsageError(f"{what}: max_drop must be a finite number ≥ 0, got {item['max_drop']!r}")
+    if "use_ci" in item and not isinstance(item["use_ci"], bool):
+        raise UsageError(f"{what}: use_ci must be true or false, got {item['use_ci']!r}")
+    if item.get("use_ci") and "max_drop" not in item:
+        raise UsageError(f"{what}: use_ci applies to max_drop gates only",
+                         "an absolute gate (op + value) has no baseline to pair samples with")
     length = item.get("context_length")
     if length is not None and not (_is_int(length) and length > 0):
         raise UsageError(f"{what}: context_length must be a whole number of tokens, got {length!r}")
     return Gate(task=item["task"], metric=item["metric"], context_length=length, model=item.get("model"),
                 op=item.get("op"), value=float(item["value"]) if absolute else None,
-                max_drop=float(item["max_drop"]) if "max_drop" in item else None, baseline=item.get("baseline"))
+                max_drop=float(item["max_drop"]) if "max_drop" in item else None, baseline=item.get("baseline"),
+                use_ci=item.get("use_ci", False))
 
 
 def _is_int(value: Any) -> bool:
@@ -138,8 +183,24 @@ def _aggregate(rows: pd.DataFrame, name: str) -> tuple[float | None, str]:
     return value, ""
 
 
-def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame,
-             baseline: pd.DataFrame | None = None) -> list[Verdict]:
+def check(gates: tuple[Gate, ...] | list[Gate], results_file: str | Path,
+          baseline: str | Path | None = None) -> list[Verdict]:
+    """Read a results file and check `gates` on it. Each max_drop gate reads its own `baseline:` file
+    (a suite's loader makes those paths relative to the suite file); `baseline`, when given, is the
+    baseline of every max_drop gate instead."""
+    from . import results
+
+    df = results.read(Path(results_file))
+    if baseline is not None:
+        return evaluate(gates, df, results.read(Path(baseline)))
+    paths = sorted({g.baseline for g in gates if g.relative and g.baseline})
+    return evaluate(gates, df, baselines={p: results.read(Path(p)) for p in paths})
+
+
+def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame, baseline: pd.DataFrame | None = None,
+             baselines: Mapping[str, pd.DataFrame] | None = None) -> list[Verdict]:
+    """Every gate on every model spec of `df`. A max_drop gate compares with `baseline` when given,
+    else with `baselines[gate.baseline]`; without either it fails."""
     if not gates:
         raise UsageError("no gates to check", "add a 'gates:' list to the suite, or pass a suite that has one")
     verdicts: list[Verdict] = []
@@ -150,7 +211,8 @@ def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame,
             mine = rows[rows["model_spec"] == spec]
             observed, reason = _aggregate(mine, gate.metric)
             if gate.relative:
-                verdicts.append(_relative(gate, spec, mine, observed, reason, baseline))
+                base = baseline if baseline is not None else (baselines or {}).get(gate.baseline or "")
+                verdicts.append(_relative(gate, spec, mine, observed, reason, base))
                 continue
             threshold = gate.value
             passed = observed is not None and OPS[gate.op](observed, threshold)
@@ -171,16 +233,58 @@ def _relative(gate: Gate, spec: str, mine: pd.DataFrame, observed, reason, basel
     base_value, base_reason = _aggregate(same, gate.metric)
     if observed is None or base_value is None:
         why = reason or f"baseline: {base_reason}"
-        return Verdict(gate, spec, False, observed, None, n, why)
-    if metric(gate.metric).better == "lower":  # a rise is the regression
-        threshold = base_value + gate.max_drop
-        passed = observed <= threshold
-        why = "" if passed else f"rose {observed - base_value:.4g} from baseline {base_value:.4g}"
+        return Verdict(gate, spec, False, observed, None, n, why, baseline=base_value)
+    lower = metric(gate.metric).better == "lower"  # then a rise is the regression
+    threshold = base_value + gate.max_drop if lower else base_value - gate.max_drop
+
+    def within(value: float) -> bool:
+        return value <= threshold if lower else value >= threshold
+
+    delta = observed - base_value
+    moved = f"{'rose' if lower else 'dropped'} {abs(delta):.4g} from baseline {base_value:.4g}"
+    if not gate.use_ci:
+        passed = within(observed)
+        return Verdict(gate, spec, passed, observed, threshold, n, "" if passed else moved,
+                       baseline=base_value, delta=delta)
+    ci, paired = _paired_ci(gate, mine, same)
+    if ci is None:
+        return Verdict(gate, spec, False, observed, threshold, n,
+                       f"use_ci needs ≥ 2 samples paired with the baseline by sample id, found {paired}",
+                       baseline=base_value, delta=delta, paired=paired)
+    # passes while the end of the value's CI nearest the baseline is within the threshold
+    passed = within(base_value + (ci[0] if lower else ci[1]))
+    low, high = ci if lower else (-ci[1], -ci[0])  # the CI of the rise, or of the drop
+    ci_text = f"its {CONFIDENCE:.0%} CI [{_g(low)}, {_g(high)}]"
+    if not passed:
+        why = f"{moved}; {ci_text} lies wholly beyond {gate.max_drop:g}"
+    elif not within(observed):
+        why = f"{moved}, but {ci_text} reaches {gate.max_drop:g}"
     else:
-        threshold = base_value - gate.max_drop
-        passed = observed >= threshold
-        why = "" if passed else f"dropped {base_value - observed:.4g} from baseline {base_value:.4g}"
-    return Verdict(gate, spec, passed, observed, threshold, n, why)
+        why = ""
+    return Verdict(gate, spec, passed, observed, threshold, n, why, baseline=base_value, delta=delta,
+                   ci=ci, paired=paired)
+
+
+def _paired_ci(gate: Gate, mine: pd.DataFrame, base: pd.DataFrame) -> tuple[tuple[float, float] | None, int]:
+    """The paired-bootstrap CI of observed − baseline over the samples both sides hold (matched by
+    task, length and sample id), recomputing the metric's aggregate on each resample; and the pairs."""
+    from .compare import paired_metric_ci, per_sample  # scipy and pandas pivots: only for use_ci gates
+
+    m = metric(gate.metric)
+    inputs = list(m.inputs)
+    new, ref = per_sample(mine), per_sample(base)
+    if not (set(inputs) <= set(new.columns) and set(inputs) <= set(ref.columns)):
+        return None, 0
+    shared = new.index.intersection(ref.index)
+    both = pd.concat([ref.loc[shared, inputs], new.loc[shared, inputs]], axis=1, keys=["a", "b"]).dropna()
+    ci = paired_metric_ci(m, [both["a"][c].to_numpy(float) for c in inputs],
+                          [both["b"][c].to_numpy(float) for c in inputs], confidence=CONFIDENCE)
+    return ci, len(both)
+
+
+def _g(x: float) -> str:
+    """x to three significant digits, without the float noise of a bootstrap (-0, 1e-17)."""
+    return f"{round(x, 12) + 0.0:.3g}"
 
 
 def _count(rows: pd.DataFrame, gate: Gate) -> int:
