@@ -168,3 +168,16 @@ def test_suites_hold_every_task_at_the_originals_lengths_and_can_build_them(suit
         for length in (lengths[0], lengths[-1]):
             sample = next(iter(fam.samples(trained_bpe("gpt2"), length, 0, 1)))
             assert len(sample.request.prompt_ids) + sample.request.max_new_tokens <= length
+
+
+def test_chat_template_wraps_the_lm_eval_prompt_in_one_user_turn():
+    tok = trained_bpe("gpt2")
+    tok.chat_template = ("{% for m in messages %}<s>[USER] {{ m['content'] }} [/USER]{% endfor %}"
+                         "{% if add_generation_prompt %} [BOT]{% endif %}")
+    try:
+        fam = family("contract_nli", chat_template=True)
+        s = next(iter(fam.samples(tok, 600, 0, 1)))
+        assert s.prompt.startswith("<s>[USER] ") and s.prompt.endswith("\nConclusion: [/USER] [BOT]")
+        assert len(s.request.prompt_ids) + s.request.max_new_tokens == 600 and s.meta["chat_template"] is True
+    finally:
+        tok.chat_template = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -77,3 +78,18 @@ def test_compare_reports_the_geometric_mean_of_the_means_with_a_paired_interval(
     row = gm.loc["new"]
     assert row["delta"] == pytest.approx(gm.loc["new", "value"] - gm.loc["base", "value"])
     assert row["ci_low"] < row["delta"] < row["ci_high"] and row["paired"] == 12
+
+
+def test_the_geometric_aggregate_is_vectorised_over_resamples_and_read_by_gates():
+    from toroidal_bench.gates import _aggregate
+    from toroidal_bench.metrics import metric
+
+    gm = metric("rouge/geometric_mean")
+    assert gm.derived and gm.inputs == ("rouge/rouge1", "rouge/rouge2", "rouge/rougeL")
+    r1, r2, rl = (np.array([[10.0, 20.0], [40.0, 80.0]]) * k for k in (1, 2, 4))  # two resamples of two samples
+    assert list(gm.combine(r1, r2, rl, axis=-1)) == pytest.approx([15.0 * 2, 60.0 * 2])
+    cols = {"rouge/rouge1": [10.0, 20.0], "rouge/rouge2": [20.0, 40.0], "rouge/rougeL": [40.0, 80.0],
+            "rouge/geometric_mean": [20.0, 40.0]}
+    df = pd.DataFrame(_rows("m", cols)).assign(position=None, position_end=None)
+    value, why = _aggregate(df, "rouge/geometric_mean")
+    assert value == pytest.approx(30.0) and not why  # (15 · 30 · 60)^(1/3), not the mean of 20 and 40
