@@ -167,7 +167,7 @@ def compare(paths: list[str | Path], seed: int = 0, spec_order: list[str] | None
             mine = _group(samples, key)
             if not n_ok:
                 value = float("nan")
-            elif m.aggregation == "ratio":
+            elif m.derived:  # ratio, geometric: recomputed from the inputs
                 value = aggregate(m, mine)[0]
             else:  # every row counts, as a plain mean or sum of the column would
                 value = float(m.combine(values[key]))

@@ -170,7 +170,7 @@ def _aggregate(rows: pd.DataFrame, name: str) -> tuple[float | None, str]:
     if failed:
         return None, f"{failed} of {len(rows)} rows come from failed cells"
     m = metric(name)
-    if m.aggregation == "ratio":
+    if m.derived:
         from .compare import aggregate, per_sample  # pandas pivots: only when a gate needs one
 
         value = aggregate(m, per_sample(rows))[0]

@@ -10,6 +10,9 @@ the metric, and `compare`, `gate` and reports all read it from here:
          of per-document perplexities, so a long document weighs by its tokens. The row of a ratio
          metric holds the sample's own value (its document's perplexity) for reading and for
          counting wins and losses; the aggregate is always recomputed from the sums.
+  geometric  the geometric mean of other metrics' means over the same samples (SCROLLS' ROUGE
+         score: (mean R-1 · mean R-2 · mean R-L)^(1/3), not a mean of per-sample geometric means).
+         Its rows, like a ratio's, hold the sample's own value; the aggregate is recomputed.
 
 A metric measured over token positions (NLL by position) is keyed by `At(metric, start, end)` in a
 family's scores; the positions go to the results' `position`/`position_end` columns.
@@ -46,18 +49,26 @@ _TRANSFORMS = {
 class Metric:
     name: str
     better: Better | None  # None: a count or a sum kept for aggregation, not a score
-    aggregation: Literal["mean", "sum", "ratio"] = "mean"
+    aggregation: Literal["mean", "sum", "ratio", "geometric"] = "mean"
     numerator: str | None = None  # ratio only: the metric summed above the line
     denominator: str | None = None  # ratio only: the metric summed below it
     transform: Literal["identity", "exp", "bits"] = "identity"  # ratio only: applied to the quotient
     doc: str = ""
+    parts: tuple[str, ...] = ()  # geometric only: the metrics whose means are multiplied
 
     @property
     def inputs(self) -> tuple[str, ...]:
         """The metrics whose per-sample values the aggregate is computed from."""
         if self.aggregation == "ratio":
             return (self.numerator, self.denominator)  # type: ignore[return-value]
+        if self.aggregation == "geometric":
+            return self.parts
         return (self.name,)
+
+    @property
+    def derived(self) -> bool:
+        """Whether the aggregate is recomputed from other metrics' rows instead of this one's."""
+        return self.inputs != (self.name,)
 
     def combine(self, *columns: np.ndarray, axis: int = -1) -> np.ndarray | float:
         """The aggregate of per-sample values (one array per input, samples along `axis`); vectorised
@@ -66,6 +77,9 @@ class Metric:
             return np.mean(columns[0], axis=axis)
         if self.aggregation == "sum":
             return np.sum(columns[0], axis=axis)
+        if self.aggregation == "geometric":
+            means = np.stack([np.mean(c, axis=axis) for c in columns])
+            return np.prod(means, axis=0) ** (1.0 / len(columns))
         num, den = columns
         with np.errstate(divide="ignore", invalid="ignore"):
             return _TRANSFORMS[self.transform](np.sum(num, axis=axis) / np.sum(den, axis=axis))
@@ -87,6 +101,10 @@ def _count(name: str, doc: str) -> Metric:
 
 def _ratio(name: str, numerator: str, denominator: str, transform: str, doc: str) -> Metric:
     return Metric(name, "lower", "ratio", numerator, denominator, transform, doc)  # type: ignore[arg-type]
+
+
+def _geometric(name: str, parts: tuple[str, ...], doc: str) -> Metric:
+    return Metric(name, "higher", "geometric", doc=doc, parts=parts)
 
 
 _DECLARED = [
@@ -113,6 +131,16 @@ _DECLARED = [
     _ratio("byte_perplexity", "nll", "bytes", "exp", "lm-eval: exp(Σ nll ÷ Σ bytes)"),
     _ratio("bits_per_byte", "nll", "bytes", "bits", "lm-eval: Σ nll ÷ (Σ bytes · ln 2)"),
     _ratio("nll_per_token", "nll", "tokens", "identity", "mean NLL per token, nats (Σ nll ÷ Σ tokens)"),
+    # SCROLLS and ZeroSCROLLS (tasks/scrolls): per sample, the maximum over the references, 0–100;
+    # `exact_match` (SCROLLS) and `accuracy` (ZeroSCROLLS QuALITY) use the declarations above
+    _score("rouge/rouge1", "SCROLLS: ROUGE-1 F × 100 (rouge_score, no stemmer), max over references"),
+    _score("rouge/rouge2", "SCROLLS: ROUGE-2 F × 100 (rouge_score, no stemmer), max over references"),
+    _score("rouge/rougeL", "SCROLLS: ROUGE-L F × 100 (rouge_score, no stemmer), max over references"),
+    _geometric("rouge/geometric_mean", ("rouge/rouge1", "rouge/rouge2", "rouge/rougeL"),
+               "SCROLLS: (mean R-1 · mean R-2 · mean R-L)^(1/3); a row holds the sample's own"),
+    _score("f1", "SCROLLS/ZeroSCROLLS: SQuAD token F1 × 100 (ZeroSCROLLS: + unidecode), max over references"),
+    _score("exp_similarity", "ZeroSCROLLS SpaceDigest: 0.5^(|gold − predicted %| / 10) × 100"),
+    _score("concordance_index", "ZeroSCROLLS BookSumSort: ordered pairs ÷ pairs × 100 (0 unless a permutation)"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _DECLARED}

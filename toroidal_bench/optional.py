@@ -13,6 +13,7 @@ PACKAGES = {
     "rouge_score": ("rouge-score", "benchmarks"),
     "jieba": ("jieba", "benchmarks"),
     "nltk": ("nltk", "benchmarks"),
+    "unidecode": ("Unidecode", "benchmarks"),  # ZeroSCROLLS' F1 transliterates answers to ASCII
 }
 
 

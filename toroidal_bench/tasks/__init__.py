@@ -20,6 +20,8 @@ TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
         "toroidal_bench.tasks.periodic",
         "toroidal_bench.tasks.lm_eval_task",
         "toroidal_bench.tasks.perplexity",
+        "toroidal_bench.tasks.scrolls.scrolls",
+        "toroidal_bench.tasks.scrolls.zero_scrolls",
     ),
 )
 
