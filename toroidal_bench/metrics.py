@@ -113,6 +113,13 @@ _DECLARED = [
     _ratio("byte_perplexity", "nll", "bytes", "exp", "lm-eval: exp(Σ nll ÷ Σ bytes)"),
     _ratio("bits_per_byte", "nll", "bytes", "bits", "lm-eval: Σ nll ÷ (Σ bytes · ln 2)"),
     _ratio("nll_per_token", "nll", "tokens", "identity", "mean NLL per token, nats (Σ nll ÷ Σ tokens)"),
+    # LongBench v2 (result.py's table): 100 or 0 per question under `accuracy` and under the question's
+    # own difficulty and length class, so each mean is one column of the original's table
+    _score("accuracy_easy", "LongBench v2: accuracy on the easy questions, 0-100"),
+    _score("accuracy_hard", "LongBench v2: accuracy on the hard questions, 0-100"),
+    _score("accuracy_short", "LongBench v2: accuracy on the short-context questions, 0-100"),
+    _score("accuracy_medium", "LongBench v2: accuracy on the medium-context questions, 0-100"),
+    _score("accuracy_long", "LongBench v2: accuracy on the long-context questions, 0-100"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _DECLARED}

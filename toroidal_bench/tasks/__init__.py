@@ -20,6 +20,7 @@ TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
         "toroidal_bench.tasks.periodic",
         "toroidal_bench.tasks.lm_eval_task",
         "toroidal_bench.tasks.perplexity",
+        "toroidal_bench.tasks.longbench.v2",
     ),
 )
 
