@@ -141,6 +141,13 @@ _DECLARED = [
     _score("f1", "SCROLLS/ZeroSCROLLS: SQuAD token F1 × 100 (ZeroSCROLLS: + unidecode), max over references"),
     _score("exp_similarity", "ZeroSCROLLS SpaceDigest: 0.5^(|gold − predicted %| / 10) × 100"),
     _score("concordance_index", "ZeroSCROLLS BookSumSort: ordered pairs ÷ pairs × 100 (0 unless a permutation)"),
+    # LongBench v2 (result.py's table): 100 or 0 per question under `accuracy` and under the question's
+    # own difficulty and length class, so each mean is one column of the original's table
+    _score("accuracy_easy", "LongBench v2: accuracy on the easy questions, 0-100"),
+    _score("accuracy_hard", "LongBench v2: accuracy on the hard questions, 0-100"),
+    _score("accuracy_short", "LongBench v2: accuracy on the short-context questions, 0-100"),
+    _score("accuracy_medium", "LongBench v2: accuracy on the medium-context questions, 0-100"),
+    _score("accuracy_long", "LongBench v2: accuracy on the long-context questions, 0-100"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _DECLARED}

@@ -22,6 +22,7 @@ TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
         "toroidal_bench.tasks.perplexity",
         "toroidal_bench.tasks.scrolls.scrolls",
         "toroidal_bench.tasks.scrolls.zero_scrolls",
+        "toroidal_bench.tasks.longbench.v2",
     ),
 )
 
