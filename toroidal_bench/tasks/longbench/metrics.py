@@ -164,8 +164,11 @@ def _jieba() -> ModuleType:
         jieba.setLogLevel(logging.WARNING)  # it logs its dictionary loading to stderr at DEBUG
         if not jieba.dt.initialized and jieba.dt.tmp_dir is None:
             cache = tbench_home() / "jieba"
-            cache.mkdir(parents=True, exist_ok=True)
-            jieba.dt.tmp_dir = str(cache)
+            try:
+                cache.mkdir(parents=True, exist_ok=True)
+                jieba.dt.tmp_dir = str(cache)
+            except OSError:
+                pass  # jieba then uses the temp dir, as it does by default
         _jieba_module = jieba
     return _jieba_module
 
