@@ -26,6 +26,13 @@ from toroidal_bench.tasks.longbench.metrics import (
 )
 
 TABLES = Path(__file__).parent / "fixtures" / "parity" / "longbench"
+# the libraries of the `benchmarks` extra each metric needs (a dev install has them; a bare one not)
+NEEDS = {"qa_f1_zh_score": ("jieba",), "rouge_score": ("rouge",), "rouge_zh_score": ("jieba", "rouge")}
+
+
+def _need(*modules: str) -> None:
+    for module in modules:
+        pytest.importorskip(module, reason="toroidal-bench[benchmarks] is not installed")
 
 
 def _cases(name: str) -> list[dict]:
@@ -35,6 +42,7 @@ def _cases(name: str) -> list[dict]:
 
 @pytest.mark.parametrize("name", sorted(METRICS))
 def test_every_case_of_the_original_table(name):
+    _need(*NEEDS.get(name, ()))
     metric, cases = METRICS[name], _cases(name)
     assert len(cases) >= 1000
     wrong = []
@@ -53,6 +61,11 @@ def test_the_tables_cover_what_they_claim():
     assert any(len(c["answers"]) >= 3 for c in _cases("rouge_score"))
     expected = [e for c in _cases("rouge_score") for e in c["expected"]]
     assert 0.0 in expected and 1.0 > max(expected) > 0.99  # failures and (near-)perfect matches
+    for name in ("rouge_score", "rouge_zh_score"):  # both sides of where the original's recursion fails
+        sizes = [(max(len(c["prediction"].split()), len(c["answers"][0].split())), c["expected"][0])
+                 for c in _cases(name)]  # fmt: skip
+        assert {e > 0 for n, e in sizes if n in (988, 989)} == {True}
+        assert {e for n, e in sizes if n in (991, 992)} == {0.0}
     assert len({e for c in _cases("code_sim_score") for e in c["expected"]}) > 50
 
 
@@ -64,12 +77,14 @@ def test_qa_f1_normalises_case_punctuation_and_articles():
 
 
 def test_qa_f1_zh_uses_jieba_words():
+    _need("jieba")
     assert qa_f1_zh_score("北京天安门。", "北京 天安门") == 1.0
     assert qa_f1_zh_score("我在北京", "北京") == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))
     assert qa_f1_zh_score("，。", "北京") == 0.0
 
 
 def test_rouge_is_the_rouge_package_and_failures_score_zero():
+    _need("jieba", "rouge")
     assert rouge_score("the cat sat", "the cat sat") == pytest.approx(1.0, abs=1e-7)
     assert rouge_score("The cat", "the cat") == pytest.approx(0.5, abs=1e-7)  # case-sensitive
     for empty in ("", "...", "."):  # the package raises on text with no sentence: the original scores 0
@@ -78,6 +93,7 @@ def test_rouge_is_the_rouge_package_and_failures_score_zero():
 
 
 def test_rouge_fails_where_the_original_ran_out_of_recursion_at_any_stack_depth():
+    _need("rouge")
     # a '.'-free prediction of n words against one of them: the package recurses n + 1 times
     long = " ".join(f"w{k}" for k in range(991))
 
@@ -124,6 +140,7 @@ def test_code_sim_takes_the_first_line_without_comment_marks():
 
 
 def test_jieba_is_quiet_on_first_use(tmp_path):
+    _need("jieba")
     code = (
         "from toroidal_bench.tasks.longbench.metrics import qa_f1_zh_score\n"
         "print(qa_f1_zh_score('我在北京', '北京'))\n"
