@@ -9,6 +9,9 @@ Faithful to THUDM/LongBench @2e00731, LongBench/pred.py and eval.py:
  - greedy generation; the score is eval.py's: the first line of the prediction for the four few-shot
    datasets, the dataset's metric (dataset2metric) maximised over the record's answers, × 100, so the
    mean over samples is the number LongBench reports;
+ - samsum: pred.py ends generation at the first "\n" token but never at the first new token
+   (min_length); a stop string would cut a leading newline to an empty answer, so samsum generates its
+   whole budget and the first-line cut does the stopping (docs/longbench.md says where that differs);
  - LongBench-E rows also carry the record's length bucket (eval.py's scorer_e: the `length` field
    < 4000, < 8000, else 8k+) and the same value under `<metric>_<bucket>`.
 """
