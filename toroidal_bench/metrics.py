@@ -120,6 +120,21 @@ _DECLARED = [
     _score("acc_norm", "lm-eval: length-normalised accuracy"),
     _score("exact_match", "lm-eval: exact match"),
     _score("loglikelihood", "lm-eval rolling tasks: log-likelihood of a document"),
+    # LongBench v1 and LongBench-E (THUDM/LongBench eval.py): 100 × the sample's best score over its
+    # answers, so the mean is LongBench's number; LongBench-E also files each sample under its length bucket
+    _score("qa_f1_score", "LongBench: token F1 of the normalised answer, 0-100"),
+    _score("qa_f1_zh_score", "LongBench: token F1 over jieba words, 0-100"),
+    _score("rouge_score", "LongBench: ROUGE-L F of the `rouge` package, 0-100"),
+    _score("rouge_zh_score", "LongBench: ROUGE-L F over jieba words, 0-100"),
+    _score("classification_score", "LongBench: 1/k when the class is among the k named, 0-100"),
+    _score("retrieval_score", "LongBench: share of the numbers named that are the paragraph, 0-100"),
+    _score("retrieval_zh_score", "LongBench: share of the numbers named that are the 段落, 0-100"),
+    _score("count_score", "LongBench: share of the numbers named that are the count, 0-100"),
+    _score("code_sim_score", "LongBench: fuzzy similarity of the first code line, 0-100"),
+    *[_score(f"{metric}_{bucket}", f"LongBench-E: {metric} of the samples whose length field is {bucket}")
+      for metric in ("qa_f1_score", "rouge_score", "classification_score", "retrieval_score", "count_score",
+                     "code_sim_score")
+      for bucket in ("0-4k", "4-8k", "8k+")],
     # counts the ratios below are computed from
     _count("nll", "summed negative log-likelihood of the scored tokens, in nats"),
     _count("tokens", "scored tokens"),

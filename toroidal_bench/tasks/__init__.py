@@ -17,6 +17,7 @@ TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
         "toroidal_bench.tasks.ruler.freq_words",
         "toroidal_bench.tasks.ruler.qa",
         "toroidal_bench.tasks.infinitebench",
+        "toroidal_bench.tasks.longbench.v1",
         "toroidal_bench.tasks.periodic",
         "toroidal_bench.tasks.lm_eval_task",
         "toroidal_bench.tasks.perplexity",
