@@ -39,6 +39,7 @@ class RealDataTask(TaskFamily):
     """One InfiniteBench task file: subclasses give the template fields, the label and the scorer."""
 
     data_name: ClassVar[str] = ""
+    required: ClassVar[tuple[str, ...]] = ("context", "answer")  # the fields create_prompt/get_answer read
     version = "1"
     parameters: ClassVar[dict[str, Any]] = {"template": "text", "max_new_tokens": "count", "chat_template": "bool"}
 
@@ -57,8 +58,8 @@ class RealDataTask(TaskFamily):
     def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
         # everything that can be wrong with the data or the length raises here, before a sample is asked for
         records = load_records(data_files(self.data_name), self.params.get("data_dir"))
-        require_fields(records, ("id", "context", "input", "answer"), self.where)
-        chosen = records if limit is None else records[:limit]
+        require_fields(records, self.required, self.where)
+        chosen = list(enumerate(records if limit is None else records[:limit]))
         enc = encoder_for(tokenizer)
         max_new = int(self.params["max_new_tokens"])
         chat = bool(self.params.get("chat_template", False))
@@ -67,18 +68,21 @@ class RealDataTask(TaskFamily):
                              f"alone is {max_new} tokens",
                              f"use a --length above {max_new}, or a copy of the task YAML with a smaller max_new_tokens")
         fit(enc, "", length - max_new, chat=chat)  # a missing chat template, no room inside its frame
-        prepared = [(r, self.fields(r), self.label(r)) for r in chosen]
+        # the record's own id, else its line (the construction script of Math.Calc writes none)
+        prepared = [(str(r.get("id", i)), self.fields(r), self.label(r)) for i, r in chosen]
         return self._samples(enc, prepared, length - max_new, max_new, chat)
 
     def _samples(self, enc: Encoder, prepared: list, budget: int, max_new: int, chat: bool) -> Iterator[Sample]:
-        for record, fields, label in prepared:
+        for ident, fields, label in prepared:
             fitted = fit(enc, rec.fill(self.params["template"], fields), budget, chat=chat)
-            yield Sample(id=str(record["id"]), request=Generate(tuple(fitted.ids), max_new_tokens=max_new),
+            yield Sample(id=ident, request=Generate(tuple(fitted.ids), max_new_tokens=max_new),
                          reference=label, prompt=enc.decode(fitted.ids), truncated_tokens=fitted.truncated_tokens,
                          meta={"chat_template": fitted.chat_template})
 
 
 class _Book(RealDataTask):
+    required = ("context", "input", "answer")
+
     def fields(self, record: dict[str, Any]) -> dict[str, str]:
         return {"context": str(record["context"]), "question": str(record["input"])}
 
@@ -166,6 +170,7 @@ class CodeRun(RealDataTask):
     """Code.Run: the return value of a call into a long chain of generated functions."""
 
     data_name = "code_run"
+    required = ("context", "input", "answer")
     metrics = ("accuracy",)
 
     def fields(self, record: dict[str, Any]) -> dict[str, str]:

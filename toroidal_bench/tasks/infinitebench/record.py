@@ -22,6 +22,10 @@ _FUNC_CALL = re.compile(r"func_[0-9]+\(\-?[0-9]+\)")
 LETTERS = "ABCD"
 
 
+def _which(record: dict[str, Any]) -> str:
+    return f"id {record['id']}" if "id" in record else "without id"
+
+
 def fill(template: str, fields: dict[str, str]) -> str:
     """The template with each {name} replaced by its field in one pass, as str.format does (a field's
     own braces are left alone); a placeholder without a field is an error."""
@@ -39,7 +43,7 @@ def options(record: dict[str, Any], where: str) -> dict[str, str]:
     """{OPTION_A: ..., OPTION_D: ...} from the record's four options."""
     opts = record.get("options")
     if not isinstance(opts, list) or len(opts) < 4:
-        raise UsageError(f"{where}: record {record.get('id')} has no four options", "is it the original file?")
+        raise UsageError(f"{where}: record {_which(record)} has no four options", "is it the original file?")
     return {f"OPTION_{letter}": str(opt) for letter, opt in zip(LETTERS, opts, strict=False)}
 
 
@@ -47,7 +51,7 @@ def func_call(record: dict[str, Any], where: str) -> dict[str, str]:
     """Code.Run's {func_call} (the first call in the question) and {func} (its name)."""
     found = _FUNC_CALL.findall(str(record.get("input", "")))
     if not found:
-        raise UsageError(f"{where}: record {record.get('id')} asks for no func_<n>(<int>) call",
+        raise UsageError(f"{where}: record {_which(record)} asks for no func_<n>(<int>) call",
                          "is it the original code_run file?")
     return {"func_call": found[0], "func": found[0].split("(")[0]}
 
@@ -60,7 +64,7 @@ def choice_label(record: dict[str, Any], where: str) -> list[str]:
         return [str(answer[0]), answer[1]]
     text = answer[0] if isinstance(answer, list) and len(answer) == 1 else answer
     if not isinstance(text, str) or text not in opts[:4]:
-        raise UsageError(f"{where}: record {record.get('id')}'s answer {answer!r} is not one of its options",
+        raise UsageError(f"{where}: record {_which(record)}'s answer {answer!r} is not one of its options",
                          "is it the original file?")
     return [text, LETTERS[opts.index(text)]]
 
@@ -70,7 +74,7 @@ def texts(record: dict[str, Any], where: str) -> list[str]:
     answer = record.get("answer")
     answer = [answer] if isinstance(answer, str) else answer
     if not isinstance(answer, list) or not answer or not all(isinstance(a, str) for a in answer):
-        raise UsageError(f"{where}: record {record.get('id')}'s answer is not a list of strings",
+        raise UsageError(f"{where}: record {_which(record)}'s answer is not a list of strings",
                          "is it the original file?")
     return answer
 
@@ -81,7 +85,7 @@ def integer(value: Any, record: dict[str, Any], where: str) -> int:
         return value
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         return int(value)
-    raise UsageError(f"{where}: record {record.get('id')}'s answer holds {value!r}, not an integer",
+    raise UsageError(f"{where}: record {_which(record)}'s answer holds {value!r}, not an integer",
                      "is it the original file?")
 
 
@@ -90,7 +94,7 @@ def code_run_label(record: dict[str, Any], where: str) -> list[int]:
     answer = record.get("answer")
     answer = answer if isinstance(answer, list) else [answer]
     if not answer:
-        raise UsageError(f"{where}: record {record.get('id')} has an empty answer", "is it the original file?")
+        raise UsageError(f"{where}: record {_which(record)} has an empty answer", "is it the original file?")
     return [integer(answer[0], record, where)]
 
 
@@ -99,6 +103,6 @@ def math_calc_label(record: dict[str, Any], where: str) -> list[int]:
     answer = record.get("answer")
     values = answer[0] if isinstance(answer, list) and answer and isinstance(answer[0], list) else answer
     if not isinstance(values, list) or not values:
-        raise UsageError(f"{where}: record {record.get('id')} has no list of values as answer",
+        raise UsageError(f"{where}: record {_which(record)} has no list of values as answer",
                          "is it the original math_calc file?")
     return [integer(v, record, where) for v in values]
