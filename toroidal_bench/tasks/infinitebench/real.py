@@ -66,7 +66,7 @@ class RealDataTask(TaskFamily):
         if length - max_new < len(enc.prefix) + 2:
             raise UsageError(f"length {length} is too short for task family '{self.name}': its answer budget "
                              f"alone is {max_new} tokens",
-                             f"use a --length above {max_new}, or a copy of the task YAML with a smaller max_new_tokens")
+                             f"use a --length above {max_new}, or a smaller budget (-p max_new_tokens=N)")
         fit(enc, "", length - max_new, chat=chat)  # a missing chat template, no room inside its frame
         # the record's own id, else its line (the construction script of Math.Calc writes none)
         prepared = [(str(r.get("id", i)), self.fields(r), self.label(r)) for i, r in chosen]
