@@ -77,8 +77,9 @@ def test_a_too_short_length_is_refused_before_the_model_loads(tmp_path, no_model
 
 
 def test_records_of_a_file_the_size_of_longbook_sum_eng_load_fast(tmp_path):
-    """En.Sum's file is 78.6 MB (103 books); the records load and the first sample is built at 128K in
-    well under two seconds on one core, and a second run reads the sample cache."""
+    """En.Sum's file is 78.6 MB (103 books): reading the records and building the first sample at 128K
+    takes about a second here (0.9 s measured), and a second run reads the sample cache (0.02 s); the
+    bounds leave room for a busy machine."""
     from tests.tasks_tokenizers import trained_bpe
 
     record = json.loads(open(f"{FIXTURES}/longbook_sum_eng.jsonl", encoding="utf-8").readline())
@@ -100,4 +101,4 @@ def test_records_of_a_file_the_size_of_longbook_sum_eng_load_fast(tmp_path):
     again = cached_samples("longbook_sum_eng", fam, tok, 131072, 0, 1)
     cached = time.perf_counter() - start
     assert first == again and first[0].prompt_tokens == 131072 - 1200 and first[0].truncated_tokens > 0
-    assert built < 4.0 and cached < 0.5, (built, cached)  # measured: ~1.3 s and ~0.1 s
+    assert built < 4.0 and cached < 0.5, (built, cached)
