@@ -22,8 +22,12 @@ def test_defaults_are_the_original_counts_and_positions():
 
 def test_the_suite_runs_every_sample_at_128k():
     suite = load_suite("infinitebench")
-    assert suite.tasks == ("passkey", "number_string", "kv_retrieval", "math_find")
+    assert suite.tasks == ("passkey", "number_string", "kv_retrieval", "math_find", "longbook_sum_eng",
+                           "longbook_qa_eng", "longbook_choice_eng", "longdialogue_qa_eng", "longbook_qa_chn",
+                           "code_debug", "code_run", "math_calc")
     assert suite.lengths == (131072,) and suite.limit is None
+    for task in suite.tasks[4:]:  # every record of the original files, none left out by a sample count
+        assert "num_samples" not in get_task(task).params
 
 
 @pytest.mark.parametrize("positions", [5, 59, 500])

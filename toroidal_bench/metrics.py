@@ -163,6 +163,12 @@ _DECLARED = [
     _score("accuracy_short", "LongBench v2: accuracy on the short-context questions, 0-100"),
     _score("accuracy_medium", "LongBench v2: accuracy on the medium-context questions, 0-100"),
     _score("accuracy_long", "LongBench v2: accuracy on the long-context questions, 0-100"),
+    # InfiniteBench's real-data tasks (src/compute_scores.py), 0-1 per sample like its `accuracy` tasks
+    # (En.MC, En.Dia, Code.Debug, Code.Run); the paper prints the mean as a percentage
+    _score("rougeLsum", "InfiniteBench En.Sum: ROUGE-Lsum F1 (rouge_score, no stemmer; best reference)"),
+    _score("qa_f1", "InfiniteBench En.QA: token F1 of the normalised answer, best reference"),
+    _score("qa_f1_zh_char", "InfiniteBench Zh.QA: F1 over characters of the normalised answer, best reference"),
+    _score("prefix_accuracy", "InfiniteBench Math.Calc: share of the intermediate values right from the start"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _DECLARED}

@@ -25,11 +25,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import UsageError
-from . import task_family
-from .base import Generate, Sample, TaskFamily
-from .passkey import first_int_match, noise_line_sample, noise_lines_for, sample_count, spread_position
-from .pieces import Encoder, canonical, encoder_for
+from ...errors import UsageError
+from .. import task_family
+from ..base import Generate, Sample, TaskFamily
+from ..passkey import first_int_match, noise_line_sample, noise_lines_for, sample_count, spread_position
+from ..pieces import Encoder, canonical, encoder_for
 
 _KV_SEPARATORS = ["\n", ":", '"', "'", ".", ",", "?", "!", "{", "}"]
 
