@@ -260,8 +260,6 @@ def test_bad_input_is_one_line_before_a_model_loads(tmp_path, no_model_loads, ex
     assert not out.parent.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="the preflight builds no sample for families with evaluate(); the "
-                                       "chain-of-thought family finds missing data only when its cell runs")
 def test_chain_of_thought_without_data_is_refused_before_a_model_loads(tmp_path, no_model_loads):
     r = cli.invoke(app, ["run", "task", "longbench_v2_cot", "-m", "random:llama-tiny", "-L", "2048",
                          "--data-dir", str(tmp_path), "--out", str(tmp_path / "out" / "r.parquet")])

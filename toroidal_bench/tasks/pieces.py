@@ -34,6 +34,7 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     else:  # slow tokenizers: the vocabulary and special tokens decide the ids
         blob = repr(sorted(tokenizer.get_vocab().items())) + repr(getattr(tokenizer, "all_special_tokens", []))
     blob += f"|{type(tokenizer).__name__}|{special_prefix(tokenizer)}"
+    blob += f"|{getattr(tokenizer, 'chat_template', None) or ''}"  # --chat-template prompts differ by template
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
 
