@@ -132,3 +132,20 @@ def test_chat_template_option_applies_only_where_a_family_reads_it():
 
     with pytest.raises(UsageError, match="none of these tasks applies a chat template"):
         expand(["random:llama-tiny"], ["passkey"], [256], chat_template=True)
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_limit_reads_a_jsonl_file_only_that_far(tmp_path, zipped):
+    text = _jsonl(ROWS) + "not json: never read with a limit of 2\n"
+    if zipped:
+        with zipfile.ZipFile(tmp_path / "data.zip", "w") as z:
+            z.writestr("data/t.jsonl", text)
+    else:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "t.jsonl").write_text(text)
+    assert load_records(FILES, str(tmp_path), limit=1) == ROWS[:1]
+    assert load_records(FILES, str(tmp_path), limit=2) == ROWS
+    with pytest.raises(UsageError, match="line 3 is not JSON"):
+        load_records(FILES, str(tmp_path), limit=3)
+    with pytest.raises(UsageError, match="line 3 is not JSON"):
+        load_records(FILES, str(tmp_path))

@@ -13,6 +13,7 @@ Records are plain dicts in the original schema, read once per process and file v
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -36,11 +37,17 @@ class DataFiles:
         return self.paths[0].replace(":", " member ")
 
 
-def load_records(files: DataFiles, data_dir: str | None) -> list[dict[str, Any]]:
-    """The records of `files`, in file order; every failure is a one-line UsageError."""
+def load_records(files: DataFiles, data_dir: str | None, limit: int | None = None) -> list[dict[str, Any]]:
+    """The records of `files`, in file order (the first `limit` of them: a JSONL file is read only that
+    far, so a preflight or a `--limit` run of a gigabyte file takes milliseconds); every failure is a
+    one-line UsageError."""
     path, member = locate(files, data_dir)
     stat = path.stat()
-    return _read(str(path), member, stat.st_size, stat.st_mtime_ns)
+    name = member or str(path)
+    if limit is not None and name.endswith(".jsonl"):
+        return _head(str(path), member, limit, stat.st_size, stat.st_mtime_ns)
+    records = _read(str(path), member, stat.st_size, stat.st_mtime_ns)
+    return records if limit is None else records[:limit]
 
 
 def locate(files: DataFiles, data_dir: str | None) -> tuple[Path, str | None]:
@@ -87,7 +94,7 @@ def _from_hub(files: DataFiles) -> tuple[Path, str | None] | None:
     return Path(path), member or None
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # whole files: a few of them can be gigabytes
 def _read(path: str, member: str | None, size: int, mtime_ns: int) -> list[dict[str, Any]]:
     """Parse a file (size and mtime key the cache: an edited file is read again)."""
     where = f"{path}:{member}" if member else path
@@ -104,6 +111,40 @@ def _read(path: str, member: str | None, size: int, mtime_ns: int) -> list[dict[
         raise UsageError(f"cannot read {where}: {exc}") from None
 
 
+@lru_cache(maxsize=64)
+def _head(path: str, member: str | None, limit: int, size: int, mtime_ns: int) -> list[dict[str, Any]]:
+    """The first `limit` records of a JSONL file, read line by line."""
+    where = f"{path}:{member}" if member else path
+    rows: list[Any] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            if member is not None:
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                try:
+                    fh = stack.enter_context(archive.open(member))
+                except KeyError:
+                    raise UsageError(f"{path} holds no {member}", "is it the original archive?") from None
+            else:
+                fh = stack.enter_context(open(path, "rb"))
+            for number, line in enumerate(fh, 1):
+                if len(rows) >= limit:
+                    break
+                if line.strip():
+                    rows.append(_json_line(line, number, where))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"cannot read {where}: {exc}") from None
+    return _records(rows, where)
+
+
+def _json_line(line: bytes | str, number: int, where: str) -> Any:
+    try:
+        return json.loads(line)
+    except UnicodeDecodeError:
+        raise UsageError(f"{where} is not UTF-8 text") from None
+    except ValueError:
+        raise UsageError(f"{where}: line {number} is not JSON") from None
+
+
 def _parse(raw: bytes, name: str, where: str) -> list[dict[str, Any]]:
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -117,13 +158,7 @@ def _parse(raw: bytes, name: str, where: str) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         raise UsageError(f"{where} is not UTF-8 text") from None
     if name.endswith(".jsonl"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    raise UsageError(f"{where}: line {number} is not JSON") from None
+        rows = [_json_line(line, number, where) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
         return _records(rows, where)
     try:
         data = json.loads(text)

@@ -57,9 +57,9 @@ class RealDataTask(TaskFamily):
 
     def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
         # everything that can be wrong with the data or the length raises here, before a sample is asked for
-        records = load_records(data_files(self.data_name), self.params.get("data_dir"))
+        records = load_records(data_files(self.data_name), self.params.get("data_dir"), limit)
         require_fields(records, self.required, self.where)
-        chosen = list(enumerate(records if limit is None else records[:limit]))
+        chosen = list(enumerate(records))
         enc = encoder_for(tokenizer)
         max_new = int(self.params["max_new_tokens"])
         chat = bool(self.params.get("chat_template", False))

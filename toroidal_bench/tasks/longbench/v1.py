@@ -90,17 +90,17 @@ class LongBench(TaskFamily):
     def file_stem(self) -> str:
         return self.dataset
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self, limit: int | None = None) -> list[dict[str, Any]]:
         if self.dataset not in type(self).parameters["dataset"]:
             raise UsageError(f"task family '{self.name}' needs the parameter dataset",
                              f"one of {', '.join(type(self).parameters['dataset'])}")
         files = data_files(self.file_stem())
-        records = load_records(files, self.params.get("data_dir"))
+        records = load_records(files, self.params.get("data_dir"), limit)
         require_fields(records, FIELDS, files.describe())
         return records
 
     def samples(self, tokenizer: Any, length: int, seed: int, limit: int | None) -> Iterable[Sample]:
-        records = self.records()[:limit]  # read now: missing data is an error before any sample
+        records = self.records(limit)  # read now: missing data is an error before any sample
         enc = encoder_for(tokenizer)
         chat = bool(self.params.get("chat_template")) and self.dataset not in RAW_PROMPT
         budget = length - int(self.params["max_new_tokens"])
