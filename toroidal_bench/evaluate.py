@@ -17,16 +17,20 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, results, resume
+from . import __version__, distributed, results, resume
 from .errors import UsageError
 from .metrics import At
 from .suites import Cell
 from .tasks.base import LogLikelihood, Sample
+
+#: exit code on every rank when one rank stopped before its cells were done (an internal error)
+EXIT_STOPPED = 70
 
 
 @dataclass
@@ -66,37 +70,140 @@ class Reporter:
 
 
 def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = None) -> RunSummary:
+    """Run `cells` into `opts.out`; under torchrun with several processes, each rank runs its share
+    (see distributed.py) and every rank returns the same summary."""
     reporter = reporter or Reporter()
     out = Path(opts.out)
     _check_flags(out, opts)
+    with distributed.group(opts.device) as group:
+        if group is None:
+            return _run_alone(cells, opts, out, reporter)
+        return _run_ranked(cells, opts, out, reporter, group)
+
+
+@dataclass
+class _Plan:
+    """What rank 0 decided under the lock: whether the run replaces the run file, the cells to run
+    (by id) and the run metadata."""
+
+    replacing: bool
+    todo: list[str]
+    meta: dict[str, Any]
+
+
+def _plan(cells: list[Cell], out: Path, opts: RunOptions) -> _Plan:
+    replacing, done, previous = _prepare(cells, out, opts)
+    meta = _run_metadata(opts, previous, cells)
+    return _Plan(replacing, [c.cell_id for c in cells if c.cell_id not in done], meta)
+
+
+def _run_alone(cells: list[Cell], opts: RunOptions, out: Path, reporter: Reporter) -> RunSummary:
     with results.exclusive(out):
-        replacing, done, previous = _prepare(cells, out, opts)
-        todo = [c for c in cells if c.cell_id not in done]
-        meta = _run_metadata(opts, previous, cells)
+        plan = _plan(cells, out, opts)
+        todo = _select(cells, plan.todo)
+        meta = plan.meta
         t0 = time.perf_counter()
         reporter.start(len(todo), sum(_planned_samples(c) for c in todo))
         failed: list[str] = []
         completed = False
         try:
-            for spec_text, group in _by_model(todo).items():
-                runner, load_error = _load(spec_text, group[0], opts)
-                if runner is not None:
-                    meta["attention"][spec_text] = runner.attention
-                    load_error = _self_check(runner, spec_text, meta)
-                for cell in group:
-                    error = _run_cell(cell, runner, load_error, out, meta, reporter)
-                    if error:
-                        failed.append(cell.cell_id)
-                del runner
-                _free_memory()
+            failed = _run_share(todo, opts.device, opts, out, meta, reporter)
             completed = True
         finally:
             reporter.stop()
             meta["finished"] = _now()
-            if completed or not replacing:  # an unfinished replacement leaves its shards for --resume
-                table = results.finalize(out, meta, keep_file=not replacing)
+            if completed or not plan.replacing:  # an unfinished replacement leaves its shards for --resume
+                table = results.finalize(out, meta, keep_file=not plan.replacing)
     return RunSummary(meta["run_id"], out, len(todo), len(cells) - len(todo), failed, table.num_rows,
                       time.perf_counter() - t0)
+
+
+def _run_ranked(cells: list[Cell], opts: RunOptions, out: Path, reporter: Reporter,
+                group: distributed.Group) -> RunSummary:
+    """Rank 0 holds the lock and plans; every rank runs its share and writes its shards; after a
+    barrier rank 0 merges them, and every rank returns rank 0's summary."""
+    rank, world = group.env.rank, group.env.world_size
+    with results.exclusive(out) if group.is_main else nullcontext():
+        plan = group.decide(lambda: _plan(cells, out, opts))
+        if len(set(group.gather(_ids_digest(cells)))) > 1:
+            raise UsageError("the ranks expanded different cells from the same command",
+                             "start every rank with the same arguments, data and environment")
+        todo = _select(cells, plan.todo)
+        shares = distributed.partition([_weight(c) for c in todo], world)
+        mine = [todo[i] for i in shares[rank]]
+        meta = plan.meta
+        t0 = time.perf_counter()
+        reporter.start(len(mine), sum(_planned_samples(c) for c in mine))
+        failed: list[str] = []
+        stopped: str | None = "stopped before its share was done"
+        try:
+            failed = _run_share(mine, distributed.device_for(opts.device, group.env), opts, out, meta, reporter)
+            stopped = None
+        except BaseException as exc:
+            stopped = _one_line(exc)
+            raise
+        finally:
+            reporter.stop()
+            # the barrier: every rank's share is done (or stopped) before rank 0 merges
+            reports = group.gather({"failed": failed, "stopped": stopped, "attention": meta["attention"],
+                                    "self_check": meta["self_check"]})
+            ranks = {todo[i].cell_id: r for r, share in enumerate(shares) for i in share}
+            merged = group.decide(lambda: _merge(out, plan, reports, ranks, world))
+    failed = [cid for r in reports for cid in r["failed"]]
+    return RunSummary(meta["run_id"], out, len(todo), len(cells) - len(todo), failed, merged,
+                      time.perf_counter() - t0)
+
+
+def _merge(out: Path, plan: _Plan, reports: list[dict], ranks: dict[str, int], world: int) -> int:
+    """On rank 0 after the barrier: merge every rank's shards into the run file (rows returned); a
+    rank that stopped early fails the run on every rank, its finished cells kept for --resume."""
+    meta = plan.meta
+    for r in reports:
+        meta["attention"].update(r["attention"])
+        meta["self_check"].update(r["self_check"])
+    meta["ranks"] = {"world_size": world, "cells": ranks}  # which rank ran each cell of this run
+    meta["finished"] = _now()
+    stopped = [(k, r["stopped"]) for k, r in enumerate(reports) if r["stopped"]]
+    rows = 0
+    if not stopped or not plan.replacing:  # an unfinished replacement leaves its shards for --resume
+        rows = results.finalize(out, meta, keep_file=not plan.replacing).num_rows
+    if stopped:
+        k, why = stopped[0]
+        raise distributed.RankError(f"rank {k} stopped before its cells were done: {why}",
+                                    "finished cells are kept; re-run with --resume", EXIT_STOPPED)
+    return rows
+
+
+def _select(cells: list[Cell], ids: list[str]) -> list[Cell]:
+    wanted = set(ids)
+    return [c for c in cells if c.cell_id in wanted]
+
+
+def _ids_digest(cells: list[Cell]) -> str:
+    return resume.digest({"cells": [c.cell_id for c in cells]})
+
+
+def _weight(cell: Cell) -> int:
+    """A cell's planned work, for balancing ranks: samples × context length."""
+    return _planned_samples(cell) * cell.length
+
+
+def _run_share(cells: list[Cell], device: str | None, opts: RunOptions, out: Path, meta: dict,
+               reporter: Reporter) -> list[str]:
+    """Run `cells`, each model loaded once, writing one shard per cell; the ids of the failed cells."""
+    failed: list[str] = []
+    for spec_text, group in _by_model(cells).items():
+        runner, load_error = _load(spec_text, group[0], opts, device)
+        if runner is not None:
+            meta["attention"][spec_text] = runner.attention
+            load_error = _self_check(runner, spec_text, meta)
+        for cell in group:
+            error = _run_cell(cell, runner, load_error, out, meta, reporter)
+            if error:
+                failed.append(cell.cell_id)
+        del runner
+        _free_memory()
+    return failed
 
 
 def _check_flags(out: Path, opts: RunOptions) -> None:
@@ -151,12 +258,12 @@ def _by_model(cells: list[Cell]) -> dict[str, list[Cell]]:
     return groups
 
 
-def _load(spec_text: str, cell: Cell, opts: RunOptions):
+def _load(spec_text: str, cell: Cell, opts: RunOptions, device: str | None):
     from .models.loading import default_device, load_model, parse_dtype, spec_hash
     from .models.runner import Runner
 
     try:
-        device = opts.device or default_device()
+        device = device or default_device()
         model, tok = load_model(cell.spec, device, parse_dtype(opts.dtype, device), opts.trust_remote_code, opts.attn)
         return Runner(model, tok, spec=spec_text, spec_hash=spec_hash(cell.spec, model),
                       max_batch_tokens=opts.max_batch_tokens), None

@@ -4,6 +4,10 @@ Both show samples done of the total, the rate and an ETA computed as elapsed / d
 an ETA appears with the first finished samples (rich's own estimate needs several updates within 30 s,
 which long cells never give). Without a terminal one line is printed per finished cell, and at most
 every `interval_s` seconds while a long cell is running.
+
+Under torchrun rank 0 draws its own share of the cells, labelled with its rank; the other ranks print
+only their failed cells, prefixed with their rank, and nothing after their share: rank 0 reports the
+merged run.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from .. import distributed
 from ..evaluate import Reporter
+from .output import console as out_console
 from .output import err_console
 
 
@@ -61,23 +67,30 @@ class RichReporter(Reporter):
         self.cell_planned = self.cell_count = 0
         self.label = ""
         self.t0 = self.last_line = 0.0
+        self.where = distributed.env()
+        self.quiet = self.where is not None and not self.where.is_main
 
     # -- Reporter -------------------------------------------------------------------------------
     def start(self, total_cells: int, total_samples: int) -> None:
         self.total_cells, self.planned = total_cells, total_samples
         self.t0 = self.last_line = self.clock()
+        if self.quiet:
+            return
+        share = f"rank 0 of {self.where.world_size}: " if self.where else ""
         if self.console.is_terminal:
             self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(),
                                 console=self.console, transient=False, get_time=self.clock)
             self.bar.start()
-            self.task = self.bar.add_task(f"{total_cells} cells", total=max(1, total_samples))
+            self.task = self.bar.add_task(f"{share}{total_cells} cells", total=max(1, total_samples))
         else:
-            self._line(f"run: {total_cells} cells, {total_samples} samples planned")
+            self._line(f"run: {share}{total_cells} cells, {total_samples} samples planned")
 
     def cell(self, cell, n_samples: int) -> None:
         self.cell_planned, self.cell_count = n_samples, 0
         self.label = f"{cell.model_spec} · {cell.task.name} @ {cell.length}"
+        if self.where is not None and not self.quiet:
+            self.label = f"rank 0: {self.label}"
         if self.bar:
             self.bar.update(self.task, description=self.label)
 
@@ -86,7 +99,7 @@ class RichReporter(Reporter):
         self.cell_count += n
         if self.bar:
             self.bar.update(self.task, completed=self.done, total=max(1, self.total))
-        elif self.clock() - self.last_line >= self.interval_s:
+        elif not self.quiet and self.clock() - self.last_line >= self.interval_s:
             self._line(f"cell {self.cells_done + 1}/{self.total_cells} running {self.label} | {self._pace()}")
 
     def cell_done(self, cell, error: str | None) -> None:
@@ -94,7 +107,10 @@ class RichReporter(Reporter):
         # a cell's plan is an estimate (a wrapped harness, a failed cell): count what it really made
         self.planned += self.cell_count - self.cell_planned
         self.cell_planned = self.cell_count = 0
-        if self.bar:
+        if self.quiet:
+            if error:
+                self._line(f"rank {self.where.rank}: cell failed {self.label}: {error}")
+        elif self.bar:
             self.bar.update(self.task, completed=self.done, total=max(1, self.total))
             if error:
                 self.console.print(f"[red]cell failed[/] {self.label}: {error}", highlight=False)
@@ -107,6 +123,8 @@ class RichReporter(Reporter):
     def stop(self) -> None:
         if self.bar:
             self.bar.stop()
+        if self.quiet:  # the summary, the scores and the exit message come from rank 0
+            self.console.quiet = err_console.quiet = out_console.quiet = True
 
     @property
     def total(self) -> int:
