@@ -50,6 +50,9 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
+    """What a run did. Under torchrun every rank gets the merged run's counts, but only rank 0 lists
+    the failed cells (of all ranks): it alone reports them."""
+
     run_id: str
     out: Path
     cells: int
@@ -67,6 +70,8 @@ class Reporter:
     def advance(self, n: int) -> None: ...
     def cell_done(self, cell: Cell, error: str | None) -> None: ...
     def stop(self) -> None: ...
+    def finish(self, summary: RunSummary) -> None:
+        """The run returned `summary` (not called when it raised)."""
 
 
 def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = None) -> RunSummary:
@@ -77,8 +82,11 @@ def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = N
     _check_flags(out, opts)
     with distributed.group(opts.device) as group:
         if group is None:
-            return _run_alone(cells, opts, out, reporter)
-        return _run_ranked(cells, opts, out, reporter, group)
+            summary = _run_alone(cells, opts, out, reporter)
+        else:
+            summary = _run_ranked(cells, opts, out, reporter, group)
+    reporter.finish(summary)
+    return summary
 
 
 @dataclass
@@ -149,7 +157,8 @@ def _run_ranked(cells: list[Cell], opts: RunOptions, out: Path, reporter: Report
                                     "self_check": meta["self_check"]})
             ranks = {todo[i].cell_id: r for r, share in enumerate(shares) for i in share}
             merged = group.decide(lambda: _merge(out, plan, reports, ranks, world))
-    failed = [cid for r in reports for cid in r["failed"]]
+    # rank 0 reports the failed cells (and exits 3 for them); the other ranks' runs succeeded
+    failed = [cid for r in reports for cid in r["failed"]] if group.is_main else []
     return RunSummary(meta["run_id"], out, len(todo), len(cells) - len(todo), failed, merged,
                       time.perf_counter() - t0)
 

@@ -6,8 +6,8 @@ which long cells never give). Without a terminal one line is printed per finishe
 every `interval_s` seconds while a long cell is running.
 
 Under torchrun rank 0 draws its own share of the cells, labelled with its rank; the other ranks print
-only their failed cells, prefixed with their rank, and nothing after their share: rank 0 reports the
-merged run.
+only their failed cells, prefixed with their rank, and nothing of a run that ends well: rank 0 reports
+the merged run.
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ class RichReporter(Reporter):
     def stop(self) -> None:
         if self.bar:
             self.bar.stop()
-        if self.quiet:  # the summary, the scores and the exit message come from rank 0
+
+    def finish(self, summary) -> None:
+        if self.quiet:  # the summary and the scores come from rank 0; errors are still printed
             self.console.quiet = err_console.quiet = out_console.quiet = True
 
     @property
