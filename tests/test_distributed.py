@@ -165,3 +165,31 @@ def test_without_torchrun_nothing_changes(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with distributed.group(None) as group:
         assert group is None
+
+
+def test_ranks_other_than_0_print_only_their_failed_cells(monkeypatch):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from toroidal_bench.cli import output
+    from toroidal_bench.cli.progress import RichReporter
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    for c in (output.console, output.err_console):
+        monkeypatch.setattr(c, "quiet", False)
+    console = Console(record=True, width=200)
+    rep = RichReporter(console)
+    cell = SimpleNamespace(model_spec="random:llama-tiny", task=SimpleNamespace(name="passkey"), length=256)
+    rep.start(2, 4)
+    for error in (None, "OutOfMemoryError: CUDA out of memory"):
+        rep.cell(cell, 2)
+        rep.advance(2)
+        rep.cell_done(cell, error)
+    rep.stop()
+    assert console.export_text().splitlines() == [
+        "rank 1: cell failed random:llama-tiny · passkey @ 256: OutOfMemoryError: CUDA out of memory"]
+    rep.finish(None)
+    assert output.err_console.quiet and output.console.quiet  # rank 0 prints the summary

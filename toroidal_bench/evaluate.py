@@ -3,7 +3,8 @@
 A cell that fails (exception, OOM, NaN score) becomes rows with `error` set and the run goes on.
 Shards make a crash lose at most the cell in flight; `resume` skips cells already complete, re-runs
 failed ones, and refuses settings that would store a cell's samples twice. One run at a time writes a
-results file (a lock), and `overwrite` keeps the old file until the new run is complete.
+results file (a lock), and `overwrite` keeps the old file until the new run is complete. Under
+torchrun the cells are split over the ranks and rank 0 alone locks, plans and merges (distributed.py).
 """
 
 from __future__ import annotations
