@@ -149,7 +149,8 @@ def _validate(data: dict[str, Any], path: Path, where: str) -> Suite:
         if not isinstance(value, kind):
             raise UsageError(f"'{key}' in {where} must be a {_KIND_NAMES[kind]}")
     suite = Suite(name=name, description=description, models=tuple(model_list), tasks=tuple(tasks),
-                  lengths=tuple(check_lengths(data.get("lengths") or [], where)),
+                  lengths=tuple(check_lengths(data["lengths"], where)) if "lengths" in data
+                  else tuple(sorted({n for s in settings.values() for n in s.lengths or ()})),
                   limit=check_limit(data.get("limit"), where), seed=check_seed(data.get("seed", 0), where),
                   gates=_baselines_beside(parse_gates(gates, where), path), params=params, task_settings=settings)
     _distinct([resolve(m) for m in suite.models], "model spec", lambda s: s.canonical())

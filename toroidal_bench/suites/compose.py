@@ -1,7 +1,8 @@
 """A suite's data before validation: the `extends:` chain, a named profile, `--set` overrides and
 `--models`, each a plain merge of data. Mappings merge key by key; lists and scalars are replaced.
 `models:` and `grid:` together are the suite's model list, so a layer that gives one of them without
-the other replaces both (a profile naming reference models drops the base's grid of hub models)."""
+the other drops the other (a profile naming reference models drops the base's grid of hub models; a
+suite giving only `grid: {models: [...]}` keeps the base's grid encodings but not its `models:`)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ def merge(base: dict[str, Any], over: dict[str, Any], top: bool = True) -> dict[
     """`over` on `base`: nested mappings merged, anything else replaced."""
     out = dict(base)
     if top and ("models" in over) != ("grid" in over):
-        out.pop("models", None)
-        out.pop("grid", None)
+        out.pop("grid" if "models" in over else "models", None)  # the other half of the model list goes
     for key, value in over.items():
         both = isinstance(out.get(key), dict) and isinstance(value, dict)
         out[key] = merge(out[key], value, top=False) if both else value
