@@ -58,11 +58,24 @@ def run_suite(
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Baseline results for relative gates.")] = None,
     beyond_max_positions: o.BeyondMaxPositions = False, chat_template: o.ChatTemplate = False,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="A profile of the suite (its 'profiles:'), e.g. offline: other models, lengths, limits.")]
+    = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a suite key: key=value, the value read as YAML, dotted keys for nested ones "
+                      "(--set limit=5, --set params.protocol=sliding, --set seed=3); repeatable.")]
+    = None,
+    models: Annotated[str | None, typer.Option(
+        "--models", help="Model specs, comma-separated, replacing the suite's models and grid "
+                         "(e.g. ref:rope,ref:toroidal-d1); gates naming other models are skipped.")] = None,
 ) -> None:
     """Run a suite, then check its gates (exit 1 when one fails)."""
     from ..suites import load_suite, suite_cells
 
-    s = load_suite(suite)
+    s = load_suite(suite, profile=profile, sets=set_, models=models)
+    for gate in s.dropped_gates:
+        err_console.print(f"[yellow]skipped gate[/] {gate.describe()} on {gate.model}: not among --models",
+                          highlight=False)
     cells = suite_cells(s, limit=limit, params=_overrides(haystack_dir, data_dir),
                         beyond_max_positions=beyond_max_positions, chat_template=chat_template)
     if out is None:
