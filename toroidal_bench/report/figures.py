@@ -73,8 +73,7 @@ def heatmap(plt, out: Path, task: str, spec: str, name: str, grid: pd.DataFrame)
     colour the score, red (0) through yellow to green (best); a cell without samples is grey."""
     values = grid.to_numpy(dtype=float)
     vmin, vmax = _scale(name, values)
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad("#d9d9d9")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#d9d9d9")
     rows, cols = values.shape
     fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * cols + 2.5), max(3.2, 0.32 * rows + 1.8)))
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
