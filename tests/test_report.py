@@ -170,6 +170,7 @@ def test_a_second_report_replaces_the_first(runs, tmp_path):
     assert report(runs[1], "--out", out).exit_code == 0
     page = read_page(out)
     assert "niah" in page.sections and not any(i.startswith("heatmap") for i in page.images)
+    assert not list(out.glob("heatmap-*")) and not list(out.glob("*passkey*"))  # the first report's figures
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "out-is-file", "out-under-file"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -70,7 +71,10 @@ def _publish(staging: Path, out: Path) -> list[str]:
         if not out.exists():
             os.replace(staging, out)
             return names
+        stale = _figures_of(out / "index.html")
         (out / "index.html").unlink(missing_ok=True)
+        for name in stale - set(names):
+            (out / name).unlink(missing_ok=True)
         for name in names:
             if name != "index.html":
                 os.replace(staging / name, out / name)
@@ -78,6 +82,19 @@ def _publish(staging: Path, out: Path) -> list[str]:
     except OSError as exc:
         raise UsageError(f"cannot write the report to {out}: {exc.strerror}", "choose a writable --out") from None
     return names
+
+
+def _figures_of(index: Path) -> set[str]:
+    """The figure files an earlier report's page in this directory refers to (none when the page is
+    not one of ours): a new report removes them, so figures of data no longer given do not linger."""
+    try:
+        text = index.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    if f'<meta name="generator" content="{page.GENERATOR}">' not in text:
+        return set()
+    names = {html.unescape(n) for n in re.findall(r'(?:src|href)="([^"#/:]+\.(?:png|svg))"', text)}
+    return {n for n in names if (index.parent / n).is_file()}
 
 
 def _sections(plt, runs: data.Runs, staging: Path, paths: list[Path], suite: str | None,
@@ -98,7 +115,8 @@ def _heatmaps(plt, runs: data.Runs, out: Path) -> Section:
 def _scores(plt, runs: data.Runs, out: Path) -> Section:
     section = Section("scores", "Score vs context length")
     curves = data.score_curves(runs)
-    section.figures = [figures.score_vs_length(plt, out, task, name, curve) for task, name, curve in curves]
+    colour = figures.colours(plt, data.ordered_series(runs.rows))
+    section.figures = [figures.score_vs_length(plt, out, task, name, curve, colour) for task, name, curve in curves]
     single = sorted(t for t, n in data.lengths_of(runs).items() if n < 2)
     if not curves:
         section.note = "No task was run at two or more context lengths: no curve (see the compare table)."
@@ -112,7 +130,8 @@ def _positions(plt, runs: data.Runs, out: Path) -> Section:
     curves = data.position_curves(runs)
     if not curves:
         section.note = "No rows by token position (perplexity tasks write them as nll_per_token): no curve."
-    section.figures = [figures.nll_vs_position(plt, out, task, name, curve) for task, name, curve in curves]
+    colour = figures.colours(plt, data.ordered_series(runs.rows))
+    section.figures = [figures.nll_vs_position(plt, out, task, name, curve, colour) for task, name, curve in curves]
     return section
 
 

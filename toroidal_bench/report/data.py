@@ -45,10 +45,15 @@ class Runs:
 def load(paths: list[Path]) -> Runs:
     """Read every results file (a missing or corrupt one raises ResultsError, one line). Each row's
     `series` names its line in the figures: its model spec, with the file's stem where two files
-    hold the same spec (the headings of `tbench compare`)."""
+    hold the same spec at the same task and length (as `tbench compare` heads its columns)."""
     columns, frames = load_columns(list(paths))
     rows = pd.concat([frames[c.label].assign(source=c.path, series=c.heading) for c in columns], ignore_index=True)
     rows.attrs = {}
+    for spec, mine in rows.groupby("model_spec", sort=False):
+        # a spec in several files keeps one line where the files measured different things
+        keys = mine.drop_duplicates(["source", "task", "context_length"])
+        if not keys.duplicated(["task", "context_length"]).any():
+            rows.loc[mine.index, "series"] = spec
     meta = {str(p): results.run_metadata(Path(p)) for p in paths}
     return Runs(rows, [Path(p) for p in paths], meta)
 

@@ -75,7 +75,7 @@ def heatmap(plt, out: Path, task: str, spec: str, name: str, grid: pd.DataFrame)
     vmin, vmax = _scale(name, values)
     cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#d9d9d9")
     rows, cols = values.shape
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * cols + 2.5), max(3.2, 0.32 * rows + 1.8)))
+    fig, ax = plt.subplots(figsize=(max(4.2, 0.6 * cols + 2.6), max(3.0, 0.25 * rows + 1.8)))
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
                       interpolation="nearest")
     ax.set_xticks(range(cols), [_length_label(int(c)) for c in grid.columns])
@@ -97,12 +97,18 @@ def heatmap(plt, out: Path, task: str, spec: str, name: str, grid: pd.DataFrame)
                   f"{name} by needle depth and context length, mean over the samples in each cell")
 
 
-def score_vs_length(plt, out: Path, task: str, name: str, curve: pd.DataFrame) -> Figure:
+def colours(plt, series: list[str]) -> dict[str, str]:
+    """One colour per series, the same in every figure."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {s: cycle[i % len(cycle)] for i, s in enumerate(series)}
+
+
+def score_vs_length(plt, out: Path, task: str, name: str, curve: pd.DataFrame, colour: dict[str, str]) -> Figure:
     """One line per model spec, with its 95% bootstrap band; x context length on a log₂ axis."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for spec, line in curve.groupby("series", sort=False):
         line = line.sort_values("context_length")
-        (drawn,) = ax.plot(line["context_length"], line["value"], marker="o", label=spec)
+        (drawn,) = ax.plot(line["context_length"], line["value"], marker="o", label=spec, color=colour[spec])
         band = line.dropna(subset=["low", "high"])
         if not band.empty:
             ax.fill_between(band["context_length"], band["low"], band["high"], color=drawn.get_color(),
@@ -125,18 +131,17 @@ def score_vs_length(plt, out: Path, task: str, name: str, curve: pd.DataFrame) -
                               "bootstrap CI over samples")
 
 
-def nll_vs_position(plt, out: Path, task: str, name: str, curve: pd.DataFrame) -> Figure:
+def nll_vs_position(plt, out: Path, task: str, name: str, curve: pd.DataFrame, colour: dict[str, str]) -> Figure:
     """One line per (model spec, context length): the metric in each position bucket, at the
     bucket's geometric middle on a log x axis; a spec's lengths share its colour, darker when longer,
     each with its own dash."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (spec, lines) in enumerate(curve.groupby("series", sort=False)):
+    for spec, lines in curve.groupby("series", sort=False):
         lengths = sorted(lines["context_length"].unique())
         for j, length in enumerate(lengths):
             line = lines[lines["context_length"] == length].sort_values("position")
             alpha = 0.45 + 0.55 * (j + 1) / len(lengths)
-            ax.plot(line["mid"], line["value"], marker=".", color=colours[i % len(colours)], alpha=alpha,
+            ax.plot(line["mid"], line["value"], marker=".", color=colour[spec], alpha=alpha,
                     linestyle=_DASHES[j % len(_DASHES)],
                     label=f"{spec} @ {_length_label(int(length))}")
     ax.set_xscale("log")
