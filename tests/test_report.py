@@ -66,8 +66,8 @@ def test_figures_read_back_as_drawn_images(built):
     for svg in built.glob("*.svg"):
         assert ET.parse(svg).getroot().tag.endswith("svg")
     names = {p.name for p in built.glob("*.png")}
-    # random:llama-tiny is in both files: its heading (and file name) adds the file's stem
-    assert names == {"heatmap-passkey-random-llama-tiny-passkey.png", "heatmap-passkey-random-llama-tiny-alibi.png",
+    # random:llama-tiny is in both files, at different tasks: one line, named by its spec alone
+    assert names == {"heatmap-passkey-random-llama-tiny.png", "heatmap-passkey-random-llama-tiny-alibi.png",
                      "score-passkey.png", "score-perplexity.png", "position-perplexity.png"}
 
 
@@ -162,6 +162,9 @@ def test_baseline_is_the_reference(runs, tmp_path):
     html = (out / "index.html").read_text()
     assert "The first model spec (<code>random:llama-tiny (base)</code>) is the reference" in html
     assert "random:llama-tiny (passkey) delta" in text and "random:llama-tiny (base) delta" not in text
+    # the same spec at the same task and lengths in two files: a line (and heat map) per file
+    assert {p.name for p in out.glob("heatmap-*.png")} == {"heatmap-passkey-random-llama-tiny-base.png",
+                                                            "heatmap-passkey-random-llama-tiny-passkey.png"}
 
 
 def test_a_second_report_replaces_the_first(runs, tmp_path):
