@@ -163,8 +163,9 @@ def test_baseline_is_the_reference(runs, tmp_path):
     assert "The first model spec (<code>random:llama-tiny (base)</code>) is the reference" in html
     assert "random:llama-tiny (passkey) delta" in text and "random:llama-tiny (base) delta" not in text
     # the same spec at the same task and lengths in two files: a line (and heat map) per file
-    assert {p.name for p in out.glob("heatmap-*.png")} == {"heatmap-passkey-random-llama-tiny-base.png",
-                                                            "heatmap-passkey-random-llama-tiny-passkey.png"}
+    assert {p.name for p in out.glob("heatmap-*.png")} == {
+        "heatmap-passkey-random-llama-tiny-base.png", "heatmap-passkey-random-llama-tiny-passkey.png",
+        "heatmap-passkey-random-llama-tiny-alibi.png"}
 
 
 def test_a_second_report_replaces_the_first(runs, tmp_path):
