@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from . import compare, diagnose, doctor, gate, listing, run, train
+from . import compare, diagnose, doctor, gate, listing, report, run, train
 from .errors import state
 
 app = typer.Typer(
@@ -31,3 +31,4 @@ app.command("list")(listing.list_things)
 app.command("doctor")(doctor.doctor)
 app.command("diagnose")(diagnose.diagnose)
 app.command("train")(train.train)
+app.command("report")(report.report)
