@@ -1,6 +1,7 @@
 """Suite composition: grid, per-task settings, extends, profiles, --set and --models; bad input refused
 in one line with exit 2; every built-in suite and profile loads."""
 
+import json
 import time
 
 import pytest
@@ -137,3 +138,19 @@ def test_one_cell_of_phase3_offline_passes_its_gate(tmp_path):
     assert r.exit_code == 0, r.output
     assert "1 of 1 passed" in r.output
     assert time.perf_counter() - start < 60
+
+
+def test_gate_reads_the_profile_the_results_were_run_with(tmp_path):
+    out = tmp_path / "p3.parquet"
+    r = cli.invoke(app, ["run", "suite", "phase3", "--profile", "offline", "--models", "ref:alibi",
+                         "--set", "tasks=[passkey]", "--set", "lengths=[512]", "--set", "limit=2",
+                         "--set", "gates=[]", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    offline = load_suite("phase3", profile="offline")
+    r = cli.invoke(app, ["gate", str(out), "--suite", "phase3", "--profile", "offline", "--format", "json"])
+    verdicts = json.loads(r.output)["verdicts"]
+    assert {v["gate"] for v in verdicts} and len(verdicts) >= len(offline.gates)
+    assert all(v["model_spec"].startswith("ref:") for v in verdicts)
+    assert any(v["model_spec"] == "ref:alibi" and v["observed"] is not None for v in verdicts)
+    r = cli.invoke(app, ["gate", str(out), "--suite", "phase3", "--profile", "nosuch"])
+    assert r.exit_code == 2 and r.output.count("\n") <= 2, r.output

@@ -21,13 +21,15 @@ def gate(
         "--format", "-f", metavar="FORMAT",
         help="table (rich, wraps to the terminal), junit (JUnit XML for CI test panes), json, or markdown "
              "(e.g. for $GITHUB_STEP_SUMMARY).")] = "table",
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="The suite profile the results were run with (its gates may differ).")] = None,
 ) -> None:
     """Check a suite's gates against a results file, one verdict per gate and model spec. A gate never
     passes on missing data: no matching rows, rows from failed cells, or no baseline all fail it."""
     from ..suites import load_suite
 
     fmt = pick_format(fmt, GATE_FORMATS)
-    s = load_suite(suite)
+    s = load_suite(suite, profile=profile)
     if not check_and_render(s.gates, results_file, baseline, fmt, suite=s.name):
         raise typer.Exit(EXIT_GATE)
 
