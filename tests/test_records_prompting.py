@@ -149,3 +149,14 @@ def test_a_limit_reads_a_jsonl_file_only_that_far(tmp_path, zipped):
         load_records(FILES, str(tmp_path), limit=3)
     with pytest.raises(UsageError, match="line 3 is not JSON"):
         load_records(FILES, str(tmp_path))
+
+
+def test_fit_all_equals_fit_one_by_one_across_batches():
+    from toroidal_bench.tasks.prompting import fit_all
+
+    tok = trained_bpe("gpt2")
+    enc = encoder_for(tok)
+    texts = [f"Question {i}: " + "some words here " * (i * 7) + "end?" for i in range(37)] + [""]
+    one_by_one = [fit(enc, t, 64) for t in texts]
+    assert list(fit_all(enc, texts, 64, batch=5)) == one_by_one
+    assert any(f.truncated_tokens for f in one_by_one) and any(not f.truncated_tokens for f in one_by_one)

@@ -19,7 +19,7 @@ from ...errors import UsageError
 from .. import task_family
 from ..base import Generate, Sample, TaskFamily
 from ..pieces import Encoder, encoder_for
-from ..prompting import fit
+from ..prompting import fit, fit_all
 from ..records import DataFiles, load_records, require_fields
 from . import record as rec
 from . import scoring
@@ -73,8 +73,8 @@ class RealDataTask(TaskFamily):
         return self._samples(enc, prepared, length - max_new, max_new, chat)
 
     def _samples(self, enc: Encoder, prepared: list, budget: int, max_new: int, chat: bool) -> Iterator[Sample]:
-        for ident, fields, label in prepared:
-            fitted = fit(enc, rec.fill(self.params["template"], fields), budget, chat=chat)
+        prompts = (rec.fill(self.params["template"], fields) for _, fields, _ in prepared)
+        for (ident, _, label), fitted in zip(prepared, fit_all(enc, prompts, budget, chat=chat), strict=True):
             yield Sample(id=ident, request=Generate(tuple(fitted.ids), max_new_tokens=max_new),
                          reference=label, prompt=enc.decode(fitted.ids), truncated_tokens=fitted.truncated_tokens,
                          meta={"chat_template": fitted.chat_template})

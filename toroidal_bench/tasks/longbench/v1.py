@@ -25,7 +25,7 @@ from ...errors import UsageError
 from .. import task_family
 from ..base import Generate, Sample, TaskFamily
 from ..pieces import Encoder, encoder_for
-from ..prompting import chat_frame, fit
+from ..prompting import chat_frame, fit_all
 from ..records import DataFiles, load_records, require_fields
 from .metrics import METRICS
 
@@ -112,8 +112,8 @@ class LongBench(TaskFamily):
         return self._samples(records, enc, budget, chat)
 
     def _samples(self, records: list[dict[str, Any]], enc: Encoder, budget: int, chat: bool) -> Iterator[Sample]:
-        for record in records:
-            fitted = fit(enc, self.prompt(record), budget, chat=chat)
+        prompts = (self.prompt(record) for record in records)
+        for record, fitted in zip(records, fit_all(enc, prompts, budget, chat=chat), strict=True):
             yield Sample(id=str(record["_id"]),
                          request=Generate(tuple(fitted.ids), int(self.params["max_new_tokens"])),
                          reference=[str(a) for a in record["answers"]],  # the hub's features are strings

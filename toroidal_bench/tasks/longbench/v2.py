@@ -27,7 +27,7 @@ from ...errors import UsageError
 from .. import task_family
 from ..base import Generate, Sample, TaskFamily
 from ..pieces import Encoder, canonical, encoder_for
-from ..prompting import fit
+from ..prompting import fit, fit_all
 from ..records import DataFiles, load_records, require_fields
 
 DATA = DataFiles(
@@ -93,8 +93,8 @@ class LongBenchV2(TaskFamily):
 
     def _samples(self, enc: Encoder, records: list[dict[str, Any]], budget: int) -> Iterator[Sample]:
         chat = bool(self.params.get("chat_template", False))
-        for record in records:
-            fitted = fit(enc, fill(self.params["template"], record), budget, chat=chat)
+        prompts = (fill(self.params["template"], record) for record in records)
+        for record, fitted in zip(records, fit_all(enc, prompts, budget, chat=chat), strict=True):
             yield Sample(id=str(record["_id"]),
                          request=Generate(tuple(fitted.ids), int(self.params["max_new_tokens"])),
                          reference=record["answer"], prompt=enc.decode(fitted.ids),
