@@ -21,11 +21,15 @@ TEMPLATE = ("{% for m in messages %}[USER] {{ m['content'] }} [/USER]{% endfor %
 def chat_model(tmp_path_factory):
     from toroidal_bench.models import load
 
+    from transformers import AutoTokenizer
+
     runner = load("random:llama-tiny(seed=3)", device="cpu")
     path = tmp_path_factory.mktemp("chat-model")
-    runner.tokenizer.chat_template = TEMPLATE
     runner.model.save_pretrained(path)
     runner.tokenizer.save_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)  # a copy: the loaded tokenizer is shared by later loads
+    tokenizer.chat_template = TEMPLATE
+    tokenizer.save_pretrained(path)
     return path
 
 
