@@ -20,135 +20,22 @@ measurement, so a run cut short keeps what it measured.
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import os
-import platform
 import sys
 import time
 import traceback
-import warnings
 
 import torch
 import torch.nn.functional as F
+from recorder import Recorder
 
 from toroidal_bench.encodings.toroidal import backends, fused, merge
 from toroidal_bench.encodings.toroidal.masks import Geometry
 
 PARTS = ("kernel", "prefill", "memory", "long")
-RESULTS: dict = {}
-OUT = "toroidal_kernel.json"
 DEV = torch.device("cpu")
-
-
-# -- plumbing ---------------------------------------------------------------------------------------
-
-def save() -> None:
-    import json
-
-    with open(OUT, "w") as fh:
-        json.dump(RESULTS, fh, indent=2, default=str)
-
-
-def sync() -> None:
-    if DEV.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def free() -> None:
-    gc.collect()
-    if DEV.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-def reset_peak() -> int:
-    if DEV.type != "cuda":
-        return 0
-    sync()
-    torch.cuda.reset_peak_memory_stats()
-    return torch.cuda.memory_allocated()
-
-
-def peak_gib(base: int = 0) -> dict:
-    if DEV.type != "cuda":
-        return {}
-    sync()
-    peak = torch.cuda.max_memory_allocated()
-    return {"peak_gib": peak / 2**30, "peak_over_start_gib": (peak - base) / 2**30}
-
-
-def compiles() -> int:
-    """Graphs dynamo has compiled so far in this process (recompiles included)."""
-    try:
-        from torch._dynamo.utils import counters
-
-        return int(counters["stats"]["unique_graphs"])
-    except Exception:
-        return -1
-
-
-def timed(fn, reps: int, warmup: int = 2) -> dict:
-    """first-call seconds (compilation included), then the steady milliseconds per call."""
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    first = time.perf_counter() - t0
-    for _ in range(warmup):
-        fn()
-    sync()
-    if DEV.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        sync()
-        ms = start.elapsed_time(end) / reps
-    else:
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        ms = (time.perf_counter() - t0) * 1000 / reps
-    return {"first_call_s": first, "ms": ms, "compile_s_approx": max(0.0, first - ms / 1000)}
-
-
-def guarded(record: dict, key: str, work) -> dict | None:
-    """Run one measurement; store its result or its error (OOM included) under record[key]; save."""
-    before = compiles()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = work()
-        except Exception as exc:  # noqa: BLE001 — one failed measurement must not end the run
-            oom = isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-            result = {"error": f"{'OOM' if oom else type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
-            if not oom:
-                result["traceback"] = traceback.format_exc(limit=4)[-1500:]
-    notes = sorted({str(w.message).splitlines()[0][:200] for w in caught})
-    if notes:
-        result["warnings"] = notes[:6]
-    result["graphs_compiled"] = compiles() - before
-    record[key] = result
-    free()
-    save()
-    status = result.get("error") or {k: round(v, 4) for k, v in result.items() if isinstance(v, float)}
-    print(f"  {key}: {status}", flush=True)
-    return result
-
-
-def environment() -> dict:
-    env = {"device": str(DEV), "torch": torch.__version__, "python": platform.python_version()}
-    try:
-        import transformers
-
-        env["transformers"] = transformers.__version__
-    except ImportError:
-        pass
-    if DEV.type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(DEV)
-        env["cudnn"] = torch.backends.cudnn.version()
-        env["capability"] = list(torch.cuda.get_device_capability(DEV))
-    return env
+REC = Recorder(DEV, "toroidal_kernel.json")  # replaced in main() once the device is known
 
 
 # -- kernel ---------------------------------------------------------------------------------------
@@ -221,7 +108,7 @@ def part_kernel(a) -> None:
     d_s, n = a.head_dim // depth, L // depth
     period = a.period or 2 * n
     g = Geometry(depth=depth, lam=a.lam, period=period, scale=1 / math.sqrt(d_s), causal=True)
-    rec = RESULTS.setdefault("kernel", {})
+    rec = REC.results.setdefault("kernel", {})
     rec["shape"] = dict(batch=b, heads=h, head_dim=a.head_dim, depth=depth, sub_tokens=L, tokens=n, d_sub=d_s,
                         lam=a.lam, period=period, dtype=str(a.dtype))
     print(f"kernel: B{b} H{h} L={L} (N={n}, D={depth}) d_k={a.head_dim} d_s={d_s} P={period}", flush=True)
@@ -257,23 +144,23 @@ def part_kernel(a) -> None:
                 kept["out"] = fn(*plain)
 
             with torch.no_grad():
-                base = reset_peak()
-                t = timed(call, a.reps)
+                base = REC.reset_peak()
+                t = REC.timed(call, a.reps)
             outputs[name] = kept["out"]
-            return {**t, "route": backends.ROUTES.last or "sdpa", **peak_gib(base)}
+            return {**t, "route": backends.ROUTES.last or "sdpa", **REC.peak_gib(base)}
 
         def forward_backward(fn=fn, args=args, grad_out=grad_out):
             backends.ROUTES.reset()
-            base = reset_peak()
+            base = REC.reset_peak()
 
             def step():
                 torch.autograd.grad(fn(*args), args, grad_out)
 
-            t = timed(step, a.reps)
-            return {**t, "route": backends.ROUTES.last or "sdpa", **peak_gib(base)}
+            t = REC.timed(step, a.reps)
+            return {**t, "route": backends.ROUTES.last or "sdpa", **REC.peak_gib(base)}
 
-        guarded(rec.setdefault("forward", {}), name, forward)
-        guarded(rec.setdefault("forward_backward", {}), name, forward_backward)
+        REC.guarded(rec.setdefault("forward", {}), name, forward)
+        REC.guarded(rec.setdefault("forward_backward", {}), name, forward_backward)
     for mode in ("forward", "forward_backward"):
         base = rec[mode].get("sdpa", {}).get("ms")
         rec.setdefault(f"{mode}_speed_vs_sdpa", {})
@@ -299,7 +186,7 @@ def part_kernel(a) -> None:
     except Exception as exc:  # noqa: BLE001
         rec["reference_error"] = f"{type(exc).__name__}: {exc}"[:300]
     outputs.clear()
-    save()
+    REC.save()
 
 
 # -- models -----------------------------------------------------------------------------------------
@@ -360,7 +247,7 @@ def prefill_call(model, length: int):
 
 
 def part_prefill(a) -> None:
-    rec = RESULTS.setdefault("prefill", {})
+    rec = REC.results.setdefault("prefill", {})
     variants = [{"name": "rope", "kind": "rope"}] + [toroidal(f"toroidal_d{d}", depth=d) for d in a.depths]
     for length in a.prefill_lengths:
         row = rec.setdefault(str(length), {})
@@ -370,22 +257,22 @@ def part_prefill(a) -> None:
                 model = build(a, variant)
                 run = prefill_call(model, length)
                 backends.ROUTES.reset()
-                base = reset_peak()
-                t = timed(run, a.prefill_reps, warmup=1)
-                out = {**t, "tok_s": length / (t["ms"] / 1000), **peak_gib(base),
+                base = REC.reset_peak()
+                t = REC.timed(run, a.prefill_reps, warmup=1)
+                out = {**t, "tok_s": length / (t["ms"] / 1000), **REC.peak_gib(base),
                        "routes": dict(backends.ROUTES.counts)}
                 del model, run
                 return out
 
-            guarded(row, variant["name"], work)
+            REC.guarded(row, variant["name"], work)
         rope = row.get("rope", {}).get("tok_s")
         row["vs_rope"] = {name: r["tok_s"] / rope for name, r in row.items()
                           if rope and isinstance(r, dict) and "tok_s" in r}
-        save()
+        REC.save()
 
 
 def part_memory(a) -> None:
-    rec = RESULTS.setdefault("memory", {})
+    rec = REC.results.setdefault("memory", {})
     for length in a.memory_lengths:
         row = rec.setdefault(str(length), {})
         print(f"memory L={length}", flush=True)
@@ -398,32 +285,32 @@ def part_memory(a) -> None:
                 run = prefill_call(model, length)
                 t0 = time.perf_counter()
                 run()  # compiles flex kernels for this shape, if any
-                sync()
+                REC.sync()
                 first = time.perf_counter() - t0
                 backends.ROUTES.reset()
-                base = reset_peak()
+                base = REC.reset_peak()
                 weights = base / 2**30
                 t0 = time.perf_counter()
                 run()
-                sync()
+                REC.sync()
                 out = {"first_call_s": first, "seconds": time.perf_counter() - t0, "weights_gib": weights,
-                       **peak_gib(base), "routes": dict(backends.ROUTES.counts)}
+                       **REC.peak_gib(base), "routes": dict(backends.ROUTES.counts)}
                 del model, run
                 return out
 
-            guarded(row, variant["name"], work)
+            REC.guarded(row, variant["name"], work)
         rope = row.get("rope", {})
         for key in ("peak_gib", "peak_over_start_gib"):
             if key in rope:
                 row[f"{key}_vs_rope"] = {name: r[key] / rope[key] for name, r in row.items()
                                          if isinstance(r, dict) and key in r}
-        save()
+        REC.save()
 
 
 # -- long -------------------------------------------------------------------------------------------
 
 def part_long(a) -> None:
-    rec = RESULTS.setdefault("long", {})
+    rec = REC.results.setdefault("long", {})
     d_s = a.head_dim // a.depth
     for L in a.long_lengths:
         n = L // a.depth
@@ -443,24 +330,24 @@ def part_long(a) -> None:
                     return backends.attend(q, k, v, g, "fused")[0]
 
                 backends.ROUTES.reset()
-                base = reset_peak()
-                t = timed(lambda: torch.autograd.grad(fn(), (q, k, v), dout), reps=1, warmup=0)
+                base = REC.reset_peak()
+                t = REC.timed(lambda: torch.autograd.grad(fn(), (q, k, v), dout), reps=1, warmup=0)
                 flops = 3.5 * 4 * a.heads * L * L * d_s / 2  # forward ≈ 1, backward ≈ 2.5 forwards
                 return {**t, "tflops_fwd_bwd": flops / t["ms"] / 1e9, "route": backends.ROUTES.last or "sdpa",
-                        **peak_gib(base)}
+                        **REC.peak_gib(base)}
 
-            guarded(row, name, work)
+            REC.guarded(row, name, work)
         if "ms" in row.get("sdpa", {}) and "ms" in row.get("fused", {}):
             row["fused_speed_vs_sdpa"] = row["sdpa"]["ms"] / row["fused"]["ms"]
-        save()
+        REC.save()
 
 
 # -- main -------------------------------------------------------------------------------------------
 
 def main() -> int:
-    global OUT, DEV
+    global DEV, REC
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=OUT)
+    p.add_argument("--out", default=REC.out)
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     p.add_argument("--smoke", action="store_true", help="tiny sizes (runs on CPU too): checks the script")
     p.add_argument("--device", default=None, help="default: cuda if available (required without --smoke)")
@@ -480,7 +367,6 @@ def main() -> int:
     p.add_argument("--memory-lengths", type=int, nargs="+", default=[65536, 131072])
     p.add_argument("--long-lengths", type=int, nargs="+", default=[262144, 1048576])
     a = p.parse_args()
-    OUT = a.out
     DEV = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if DEV.type != "cuda" and not a.smoke:
         p.error("no CUDA device: run with --smoke (tiny sizes) or on a GPU")
@@ -494,22 +380,23 @@ def main() -> int:
         if DEV.index is None:  # set_device and friends want an explicit index
             DEV = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(DEV)
+    REC = Recorder(DEV, a.out)
     parts = [s.strip() for s in a.parts.split(",") if s.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:
         p.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
-    RESULTS.update(environment=environment(), command=" ".join(sys.argv), smoke=a.smoke)
-    save()
+    REC.results.update(environment=REC.environment(), command=" ".join(sys.argv), smoke=a.smoke)
+    REC.save()
     for part in parts:
         t0 = time.perf_counter()
         try:
             {"kernel": part_kernel, "prefill": part_prefill, "memory": part_memory, "long": part_long}[part](a)
         except Exception as exc:  # noqa: BLE001 — keep the other parts
-            RESULTS.setdefault("errors", {})[part] = f"{type(exc).__name__}: {exc}"[:500]
+            REC.results.setdefault("errors", {})[part] = f"{type(exc).__name__}: {exc}"[:500]
             traceback.print_exc()
-        RESULTS.setdefault("part_seconds", {})[part] = time.perf_counter() - t0
-        save()
-    print(f"wrote {OUT}")
+        REC.results.setdefault("part_seconds", {})[part] = time.perf_counter() - t0
+        REC.save()
+    print(f"wrote {REC.out}")
     return 0
 
 
