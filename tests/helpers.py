@@ -17,3 +17,20 @@ def rows(spec: str, task: str, length: int, metric: str, values, *, error=None, 
 def write(path, rs, meta=None):
     results.write_atomic(results.to_table(rs, meta or {"run_id": "r"}), path)
     return path
+
+
+def save_random_model(path, spec: str = "random:llama-tiny(seed=5)", chat_template: str | None = None):
+    """A random model and its tokenizer saved as a local model folder (`local:PATH`), optionally with
+    a chat template (set on a fresh copy: the loaded tokenizer is shared by later loads)."""
+    from transformers import AutoTokenizer
+
+    from toroidal_bench.models import load
+
+    runner = load(spec, device="cpu")
+    runner.model.save_pretrained(path)
+    runner.tokenizer.save_pretrained(path)
+    if chat_template is not None:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer.chat_template = chat_template
+        tokenizer.save_pretrained(path)
+    return path

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import save_random_model
 from typer.testing import CliRunner
 
 from toroidal_bench import results
@@ -19,18 +20,7 @@ TEMPLATE = ("{% for m in messages %}[USER] {{ m['content'] }} [/USER]{% endfor %
 
 @pytest.fixture(scope="module")
 def chat_model(tmp_path_factory):
-    from toroidal_bench.models import load
-
-    from transformers import AutoTokenizer
-
-    runner = load("random:llama-tiny(seed=3)", device="cpu")
-    path = tmp_path_factory.mktemp("chat-model")
-    runner.model.save_pretrained(path)
-    runner.tokenizer.save_pretrained(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)  # a copy: the loaded tokenizer is shared by later loads
-    tokenizer.chat_template = TEMPLATE
-    tokenizer.save_pretrained(path)
-    return path
+    return save_random_model(tmp_path_factory.mktemp("chat-model"), "random:llama-tiny(seed=3)", TEMPLATE)
 
 
 def test_chat_template_wraps_real_data_prompts_and_is_recorded(chat_model, tmp_path):

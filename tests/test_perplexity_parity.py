@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import save_random_model
 from typer.testing import CliRunner
 
 from toroidal_bench.cli import app
@@ -26,13 +27,7 @@ cli = CliRunner()
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A random tiny llama and its byte tokenizer saved as a local model, which both harnesses load."""
-    from toroidal_bench.models import load
-
-    runner = load("random:llama-tiny(seed=5)", device="cpu")
-    path = tmp_path_factory.mktemp("model")
-    runner.model.save_pretrained(path)
-    runner.tokenizer.save_pretrained(path)
-    return path
+    return save_random_model(tmp_path_factory.mktemp("model"))
 
 
 def _tbench(model_dir, tmp_path, *args) -> dict[str, float]:
