@@ -24,7 +24,7 @@ from toroidal_bench.report import data
 
 pytest.importorskip("matplotlib")
 
-SECTIONS = ["niah", "scores", "positions", "compare", "gates", "cost", "run"]
+SECTIONS = ["niah", "scores", "positions", "compare", "seeds", "gates", "cost", "run"]
 
 
 def report(*args) -> "object":

@@ -367,7 +367,7 @@ def _row(cell: Cell, runner, s: Sample | None, key: str | At, value, output, lat
         "task": cell.task.name,
         "context_length": cell.length,
         "depth": s.depth if s else None,
-        "sample_id": s.id if s else "",
+        "sample_id": sample_id(s.id, cell.seed) if s else "",
         "metric": _name(key),
         "position": key.start if isinstance(key, At) else None,
         "position_end": key.end if isinstance(key, At) else None,
@@ -381,6 +381,12 @@ def _row(cell: Cell, runner, s: Sample | None, key: str | At, value, output, lat
         "error": error,
         "meta": json.dumps(s.meta, sort_keys=True, default=str) if s and s.meta else None,
     }
+
+
+def sample_id(own: str, seed: int) -> str:
+    """A sample's id in the results: its family's id, marked with the seed unless that is 0, since the
+    same id at another seed is another sample (another needle, key or haystack draw) and must not pair."""
+    return own if seed == 0 else f"{own}~seed{seed}"
 
 
 def _one_line(exc: BaseException) -> str:

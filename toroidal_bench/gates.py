@@ -9,6 +9,11 @@ computes it) lies wholly beyond max_drop, so noise on a small sample does not fa
 passes on missing data: no matching rows, failed cells among them, a NaN aggregate, or (use_ci) fewer
 than two samples paired with the baseline all fail the gate. Gates are checked per model spec: every
 spec in the file must pass.
+
+A `max_ratio` gate holds each spec to another spec of the same file (`relative_to`), in the metric's
+direction: for a lower-is-better metric (peak memory) the value may be at most max_ratio × the
+reference's, for a higher-is-better one (tokens/s) at least the reference's ÷ max_ratio — "no more
+than 1.2× worse than RoPE". The reference spec itself is not gated.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,8 @@ from .errors import UsageError
 from .metrics import metric
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
-_KEYS = {"task", "metric", "context_length", "model", "op", "value", "max_drop", "baseline", "use_ci"}
+_KEYS = {"task", "metric", "context_length", "model", "op", "value", "max_drop", "baseline", "use_ci",
+         "max_ratio", "relative_to"}
 CONFIDENCE = 0.95  # of the paired-bootstrap CI a use_ci gate reads
 
 
@@ -41,6 +47,8 @@ class Gate:
     max_drop: float | None = None
     baseline: str | None = None
     use_ci: bool = False  # max_drop gates: fail only when the drop's paired CI lies wholly beyond it
+    max_ratio: float | None = None  # at most this many times worse than `relative_to`'s value
+    relative_to: str | None = None  # the model spec a max_ratio gate compares with
 
     @property
     def relative(self) -> bool:
@@ -55,6 +63,8 @@ class Gate:
         where = f"{self.task}/{self.metric}" + (f"@{self.context_length}" if self.context_length else "")
         if self.relative:
             return f"{where} {self.change} ≤ {self.max_drop:g}" + (" (CI)" if self.use_ci else "")
+        if self.max_ratio is not None:
+            return f"{where} ≤ {self.max_ratio:g}× worse than {self.relative_to}"
         return f"{where} {self.op} {self.value:g}"
 
 
@@ -80,6 +90,10 @@ class Verdict:
     def required(self) -> str:
         """The condition on the observed value, e.g. '>= 0.9'; for a use_ci gate, on the end of its CI
         nearest the baseline, e.g. 'CI high >= 0.9'."""
+        if self.gate.max_ratio is not None:
+            lower = metric(self.gate.metric).better == "lower"
+            return f"{'<=' if lower else '>='} {self.threshold:.4g}" if self.threshold is not None else \
+                f"≤ {self.gate.max_ratio:g}× worse"
         if not self.gate.relative:
             return f"{self.gate.op} {self.gate.value:g}"
         if self.threshold is None:
@@ -117,8 +131,11 @@ def _parse_gate(item: Any, what: str) -> Gate:
         if key in item and not (isinstance(item[key], str) and item[key].strip() and item[key].isprintable()):
             raise UsageError(f"{what}: {key} must be a non-empty one-line string, got {item[key]!r}")
     absolute = "op" in item or "value" in item
-    if absolute == ("max_drop" in item):
-        raise UsageError(f"{what} needs either op+value or max_drop (not both)")
+    ratio = "max_ratio" in item or "relative_to" in item
+    if absolute + ("max_drop" in item) + ratio != 1:
+        raise UsageError(f"{what} needs one of op+value, max_drop, or max_ratio+relative_to")
+    if ratio:
+        _check_ratio(item, what)
     if absolute and not (isinstance(item.get("op"), str) and item["op"] in OPS):
         raise UsageError(f"{what}: op must be one of {' '.join(OPS)}, got {item.get('op')!r}")
     if absolute and not _finite(item.get("value")):
@@ -136,7 +153,19 @@ def _parse_gate(item: Any, what: str) -> Gate:
     return Gate(task=item["task"], metric=item["metric"], context_length=length, model=item.get("model"),
                 op=item.get("op"), value=float(item["value"]) if absolute else None,
                 max_drop=float(item["max_drop"]) if "max_drop" in item else None, baseline=item.get("baseline"),
-                use_ci=item.get("use_ci", False))
+                use_ci=item.get("use_ci", False),
+                max_ratio=float(item["max_ratio"]) if ratio else None, relative_to=item.get("relative_to"))
+
+
+def _check_ratio(item: dict, what: str) -> None:
+    if not (_finite(item.get("max_ratio")) and item["max_ratio"] >= 1):
+        raise UsageError(f"{what}: max_ratio must be a finite number ≥ 1, got {item.get('max_ratio')!r}")
+    ref = item.get("relative_to")
+    if not (isinstance(ref, str) and ref.strip() and ref.isprintable()):
+        raise UsageError(f"{what}: relative_to must name a model spec of the suite, got {ref!r}")
+    if metric(item["metric"]).better is None:
+        raise UsageError(f"{what}: metric '{item['metric']}' has no better direction, so 'worse' means nothing",
+                         "gate it with op + value instead")
 
 
 def _is_int(value: Any) -> bool:
@@ -207,9 +236,15 @@ def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame, baseline: p
     for gate in gates:
         rows = _select(df, gate)
         specs = sorted(rows["model_spec"].unique()) or [gate.model or "(none)"]
+        if gate.max_ratio is not None:
+            specs = [s for s in specs if s != gate.relative_to] or ["(none)"]
+            reference = _aggregate(_select(df, replace(gate, model=gate.relative_to)), gate.metric)
         for spec in specs:
             mine = rows[rows["model_spec"] == spec]
             observed, reason = _aggregate(mine, gate.metric)
+            if gate.max_ratio is not None:
+                verdicts.append(_ratio(gate, spec, observed, reason, reference, _count(mine, gate)))
+                continue
             if gate.relative:
                 base = baseline if baseline is not None else (baselines or {}).get(gate.baseline or "")
                 verdicts.append(_relative(gate, spec, mine, observed, reason, base))
@@ -220,6 +255,19 @@ def evaluate(gates: tuple[Gate, ...] | list[Gate], df: pd.DataFrame, baseline: p
                 reason = f"{observed:.4g} is not {gate.op} {threshold:g}"
             verdicts.append(Verdict(gate, spec, passed, observed, threshold, _count(mine, gate), reason))
     return verdicts
+
+
+def _ratio(gate: Gate, spec: str, observed, reason: str, reference: tuple[float | None, str], n: int) -> Verdict:
+    ref_value, ref_reason = reference
+    if observed is None or ref_value is None:
+        why = reason or f"{gate.relative_to}: {ref_reason}"
+        return Verdict(gate, spec, False, observed, None, n, why, baseline=ref_value)
+    lower = metric(gate.metric).better == "lower"
+    threshold = ref_value * gate.max_ratio if lower else ref_value / gate.max_ratio
+    passed = observed <= threshold if lower else observed >= threshold
+    times = observed / ref_value if ref_value else float("inf")
+    why = "" if passed else f"{observed:.4g} is {times:.3g}× {gate.relative_to}'s {ref_value:.4g}"
+    return Verdict(gate, spec, passed, observed, threshold, n, why, baseline=ref_value, delta=observed - ref_value)
 
 
 def _relative(gate: Gate, spec: str, mine: pd.DataFrame, observed, reason, baseline) -> Verdict:

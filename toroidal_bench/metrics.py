@@ -95,6 +95,15 @@ def _score(name: str, doc: str) -> Metric:
     return Metric(name, "higher", "mean", doc=doc)
 
 
+def _lower(name: str, doc: str) -> Metric:
+    return Metric(name, "lower", "mean", doc=doc)
+
+
+def _measure(name: str, doc: str) -> Metric:
+    """A descriptive figure, averaged, with no better direction (gated by value, never by a drop)."""
+    return Metric(name, None, "mean", doc=doc)
+
+
 def _count(name: str, doc: str) -> Metric:
     return Metric(name, None, "sum", doc=doc)
 
@@ -169,6 +178,20 @@ _DECLARED = [
     _score("qa_f1", "InfiniteBench En.QA: token F1 of the normalised answer, best reference"),
     _score("qa_f1_zh_char", "InfiniteBench Zh.QA: F1 over characters of the normalised answer, best reference"),
     _score("prefix_accuracy", "InfiniteBench Math.Calc: share of the intermediate values right from the start"),
+    # diagnostics (tasks/diagnostics.py): the encoding's geometry and the model's attention; figures to
+    # compare and gate, where a direction is meaningful
+    _score("min_distance", "collision: smallest distance between two positions' encodings within the context"),
+    _lower("near_collisions", "collision: position pairs whose encodings lie within eps of each other"),
+    _measure("spectral_entropy", "spectral: normalised entropy of the angles' power over frequencies"),
+    _measure("spectral_octaves", "spectral: octaves between the longest and shortest wavelength"),
+    _measure("attention_entropy", "attention: mean entropy of the attention weights (nats), every layer and head"),
+    _measure("attention_distance", "attention: mean token distance of the attention weights"),
+    _measure("attractor_slot_mass", "attention: mean weight on the attractor slot"),
+    # cost (tasks/profile.py), one value per timed repeat
+    _score("prefill_tokens_per_s", "profile: prompt tokens per second of a prefill"),
+    _score("decode_tokens_per_s", "profile: tokens per second of greedy decoding after the prefill"),
+    _lower("state_bytes", "profile: KV cache and attractor bytes carried after the prefill"),
+    _lower("peak_bytes", "profile: the device allocator's peak over the prefill (CUDA)"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _DECLARED}

@@ -53,7 +53,8 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("task", pa.string(), "task name (a file in tasks/)"),
     ("context_length", pa.int64(), "requested total length in tokens (prompt + room for the answer)"),
     ("depth", pa.float64(), "needle position in [0, 1]; null where the task has none"),
-    ("sample_id", pa.string(), "sample identifier, stable across runs with the same seed"),
+    ("sample_id", pa.string(), "sample identifier, stable across runs with the same seed (ending in "
+                               "'~seed<N>' for seeds other than 0)"),
     ("metric", pa.string(), "metric name, e.g. 'accuracy'"),
     ("position", pa.int64(), "first token position (1-based) the value covers; null for whole-sample metrics"),
     ("position_end", pa.int64(), "token position after the last one covered ([position, position_end)); null "

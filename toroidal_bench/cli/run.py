@@ -69,12 +69,19 @@ def run_suite(
         "--models", help="Model specs, comma-separated, replacing the suite's models and grid "
                          "(e.g. ref:rope,ref:toroidal-d1); gates naming other models are skipped.")] = None,
 ) -> None:
-    """Run a suite, then check its gates (exit 1 when one fails)."""
-    from ..suites import load_suite, suite_cells
+    """Run a suite, then check its gates (exit 1 when one fails). A plan suite (phase9, phase10) runs
+    no cells: it packages or judges the newest results of the phases it names."""
+    from ..suites import load_plan, load_suite, suite_cells
 
+    plan = load_plan(suite, profile=profile, sets=set_, models=models)
+    if plan is not None:
+        from .plan import run_plan
+
+        run_plan(plan, out)
+        return
     s = load_suite(suite, profile=profile, sets=set_, models=models)
     for gate in s.dropped_gates:
-        err_console.print(f"[yellow]skipped gate[/] {gate.describe()} on {gate.model}: not among --models",
+        err_console.print(f"[yellow]skipped gate[/] {gate.describe()} on {gate.model or gate.relative_to}: not among --models",
                           highlight=False)
     cells = suite_cells(s, limit=limit, params=_overrides(haystack_dir, data_dir),
                         beyond_max_positions=beyond_max_positions, chat_template=chat_template)

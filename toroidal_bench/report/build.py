@@ -25,10 +25,12 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def build(paths: list[Path], out: Path, suite: str | None = None, baseline: Path | None = None) -> Report:
+def build(paths: list[Path], out: Path, suite: str | None = None, baseline: Path | None = None,
+          profile: str | None = None, title: str = "tbench report") -> Report:
     """Write `out/index.html` and its figures from the results files `paths`. With `baseline`, that
     run is the reference column of the compare table (and a line in the figures) and the baseline of
-    every max_drop gate; with `suite`, its gates are checked on each results file."""
+    every max_drop gate; with `suite`, its gates (those of `profile`, where the suite has it) are
+    checked on each results file."""
     if not paths:
         raise UsageError("give at least one results file")
     plt = figures.pyplot()
@@ -38,8 +40,7 @@ def build(paths: list[Path], out: Path, suite: str | None = None, baseline: Path
     out = Path(out)
     staging = _staging(out)
     try:
-        sections = _sections(plt, runs, staging, [Path(p) for p in paths], suite, baseline)
-        title = "tbench report"
+        sections = _sections(plt, runs, staging, [Path(p) for p in paths], suite, baseline, profile)
         (staging / "index.html").write_text(page.page(title, [str(s) for s in sources], sections), encoding="utf-8")
         names = _publish(staging, out)
     finally:
@@ -98,9 +99,9 @@ def _figures_of(index: Path) -> set[str]:
 
 
 def _sections(plt, runs: data.Runs, staging: Path, paths: list[Path], suite: str | None,
-              baseline: Path | None) -> list[Section]:
+              baseline: Path | None, profile: str | None = None) -> list[Section]:
     return [_heatmaps(plt, runs, staging), _scores(plt, runs, staging), _positions(plt, runs, staging),
-            _compare(runs), _gates(paths, suite, baseline), _cost(runs), _run(runs)]
+            _compare(runs), _seeds(runs), _gates(paths, suite, baseline, profile), _cost(runs), _run(runs)]
 
 
 def _heatmaps(plt, runs: data.Runs, out: Path) -> Section:
@@ -154,7 +155,19 @@ def _compare(runs: data.Runs) -> Section:
     return section
 
 
-def _gates(paths: list[Path], suite: str | None, baseline: Path | None) -> Section:
+def _seeds(runs: data.Runs) -> Section:
+    section = Section("seeds", "Variance over seeds")
+    spread = data.seed_spread(runs)
+    if spread.empty:
+        section.note = "No cell was run at more than one seed (a suite's `seeds:` list does that)."
+        return section
+    section.body = ("<p>The headline metric at each seed (each seed draws other samples: needles, keys, "
+                    "haystack positions), their mean and standard deviation.</p>"
+                    + page.table(spread, text=("model spec", "task", "metric", "per seed")))
+    return section
+
+
+def _gates(paths: list[Path], suite: str | None, baseline: Path | None, profile: str | None = None) -> Section:
     section = Section("gates", "Gates")
     if suite is None:
         section.note = "No --suite given: gates not checked."
@@ -163,6 +176,8 @@ def _gates(paths: list[Path], suite: str | None, baseline: Path | None) -> Secti
     from ..suites import load_suite
 
     s = load_suite(suite)
+    if profile is not None and profile in s.profiles:
+        s = load_suite(suite, profile=profile)
     if not s.gates:
         section.note = f"Suite {s.name} declares no gates."
         return section

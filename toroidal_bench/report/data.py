@@ -185,6 +185,30 @@ def peak_memory(runs: Runs) -> pd.DataFrame:
                                                                  "context_length": "context length"})
 
 
+def seed_spread(runs: Runs) -> pd.DataFrame:
+    """Variance over seeds: per (model spec, task, context length) run at two or more seeds, the
+    headline metric's aggregate at each seed, their mean and standard deviation (ddof 1). A row's
+    seed is its cell's, from the run metadata. Empty when no cell was run at more than one seed."""
+    seeds = {cell: settings.get("seed") for meta in runs.meta.values()
+             for cell, settings in (meta.get("cells") or {}).items()}
+    rows = runs.rows[runs.rows["error"].isna() & runs.rows["position"].isna()]
+    rows = rows.assign(seed=rows["cell_id"].map(seeds))
+    out = []
+    for (spec, task, length), g in rows.groupby(["series", "task", "context_length"], sort=False):
+        if g["seed"].nunique() < 2:
+            continue
+        name = primary_metric(g)
+        if name is None:
+            continue
+        m = metric(name)
+        per_seed = {int(seed): aggregate(m, per_sample(part))[0] for seed, part in g.groupby("seed")}
+        values = np.array(list(per_seed.values()), dtype=float)
+        out.append({"model spec": spec, "task": task, "context length": int(length), "metric": name,
+                    "seeds": len(values), "mean": float(values.mean()), "sd": float(values.std(ddof=1)),
+                    "per seed": ", ".join(f"{k}: {v:.4g}" for k, v in sorted(per_seed.items()))})
+    return pd.DataFrame(out)
+
+
 def run_table(runs: Runs) -> pd.DataFrame:
     """Run metadata, one column per results file, one row per key of RUN_KEYS any file has."""
     import shlex

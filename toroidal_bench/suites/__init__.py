@@ -17,7 +17,7 @@ from ..gates import Gate, parse_gates
 from ..models.loading import ResolvedSpec, resolve
 from ..resources import builtin_dir
 from ..tasks.catalog import TaskDef, check_params, get_task
-from . import compose
+from . import compose, plan
 
 _SUITE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _KIND_NAMES = {str: "string", dict: "mapping", list: "list"}
@@ -70,6 +70,8 @@ class Suite:
     lengths: tuple[int, ...]
     limit: int | None = None
     seed: int = 0
+    #: every seed the suite runs (`seeds:`); just `seed` when it gives one
+    seeds: tuple[int, ...] = ()
     gates: tuple[Gate, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     task_settings: dict[str, TaskSettings] = field(default_factory=dict)
@@ -99,20 +101,50 @@ def suite_files() -> dict[str, Path]:
     return {p.stem: p for p in sorted(builtin_dir("suites").glob("*.yaml"))}
 
 
+def suite_path(name_or_path: str) -> Path:
+    if name_or_path.endswith((".yaml", ".yml")):
+        return Path(name_or_path)
+    files = suite_files()
+    if name_or_path not in files:
+        raise UnknownNameError("suite", name_or_path, files)
+    return files[name_or_path]
+
+
+def load_plan(name_or_path: str, profile: str | None = None, sets: list[str] | None = None,
+              models: str | None = None) -> plan.Plan | None:
+    """The plan suite `name_or_path` (profile and --set applied), or None when it is a suite of cells."""
+    path = suite_path(name_or_path)
+    data = compose.read_chain(path, suite_files())
+    if not plan.is_plan(data):
+        return None
+    if models is not None:
+        raise UsageError(f"--models does not apply to {name_or_path}: a plan runs no models",
+                         "pass --models to the phases it reads")
+    compose.check_keys(data, plan.PLAN_KEYS, f"plan suite {path}")
+    own = profile if profile in (data.get("profiles") or {}) else None  # else a profile of the phases
+    data = compose.apply_profile(data, own, str(path), plan.LAYER_KEYS)
+    if sets:
+        data = compose.apply_sets(data, list(sets), plan.LAYER_KEYS)
+    loaded = plan.load_plan(data, str(path), set(suite_files()), profile)
+    if profile is not None and own is None:
+        declared = {p for phase in loaded.phases for p in (compose.read_chain(suite_path(phase), suite_files())
+                                                            .get("profiles") or {})}
+        if profile not in declared:
+            raise UnknownNameError("profile", profile, sorted(map(str, declared)))
+    return loaded
+
+
 def load_suite(name_or_path: str, profile: str | None = None, sets: list[str] | None = None,
                models: str | None = None) -> Suite:
     """A suite by built-in name or YAML path, every value checked (never coerced) before anything runs:
     its `extends:` chain merged, then the `profile`, the `--set` overrides and `--models` applied. Every
     profile a suite declares is validated too, so a typo in one fails when the suite loads."""
-    if name_or_path.endswith((".yaml", ".yml")):
-        path = Path(name_or_path)
-    else:
-        files = suite_files()
-        if name_or_path not in files:
-            raise UnknownNameError("suite", name_or_path, files)
-        path = files[name_or_path]
+    path = suite_path(name_or_path)
     where = str(path)
     data = compose.read_chain(path, suite_files())
+    if plan.is_plan(data):
+        raise UsageError(f"suite {name_or_path} is a plan: it reads earlier phases' results and runs no cells",
+                         f"run it with: tbench run suite {name_or_path}")
     compose.check_keys(data, compose.KEYS, f"suite file {where}")
     names = tuple(map(str, data.get("profiles") or {}))
     for other in names:
@@ -148,10 +180,11 @@ def _validate(data: dict[str, Any], path: Path, where: str) -> Suite:
     for key, value, kind in (("description", description, str), ("params", params, dict), ("gates", gates, list)):
         if not isinstance(value, kind):
             raise UsageError(f"'{key}' in {where} must be a {_KIND_NAMES[kind]}")
+    seeds = _seeds(data, where)
     suite = Suite(name=name, description=description, models=tuple(model_list), tasks=tuple(tasks),
                   lengths=tuple(check_lengths(data["lengths"], where)) if "lengths" in data
                   else tuple(sorted({n for s in settings.values() for n in s.lengths or ()})),
-                  limit=check_limit(data.get("limit"), where), seed=check_seed(data.get("seed", 0), where),
+                  limit=check_limit(data.get("limit"), where), seed=seeds[0], seeds=tuple(seeds),
                   gates=_baselines_beside(parse_gates(gates, where), path), params=params, task_settings=settings)
     _distinct([resolve(m) for m in suite.models], "model spec", lambda s: s.canonical())
     _distinct(list(suite.tasks), "task", str)
@@ -228,7 +261,8 @@ def _drop_gates_of_other_models(data: dict[str, Any], where: str) -> tuple[dict[
     canonical = {resolve(m).canonical() for m in data["models"]}
     keep, dropped = [], []
     for gate, item in zip(parse_gates(gates, where), gates, strict=True):
-        (dropped if gate.model is not None and gate.model not in canonical else keep).append((gate, item))
+        gone = any(spec is not None and spec not in canonical for spec in (gate.model, gate.relative_to))
+        (dropped if gone else keep).append((gate, item))
     return {**data, "gates": [item for _, item in keep]}, tuple(g for g, _ in dropped)
 
 
@@ -256,6 +290,20 @@ def check_limit(limit, where: str = "--limit") -> int | None:
     return limit
 
 
+def _seeds(data: dict[str, Any], where: str) -> list[int]:
+    """`seed: N` or `seeds: [N, ...]` (every cell run once per seed: variance over seeds)."""
+    if "seeds" not in data:
+        return [check_seed(data.get("seed", 0), where)]
+    if "seed" in data:
+        raise UsageError(f"suite file {where} gives both 'seed' and 'seeds'", "keep one")
+    seeds = data["seeds"]
+    if not isinstance(seeds, list) or not 1 <= len(seeds) <= 64:
+        raise UsageError(f"'seeds' in {where} must be a list of 1 to 64 seeds, got {seeds!r}")
+    checked = [check_seed(s, where) for s in seeds]
+    _distinct(checked, "seed", str)
+    return checked
+
+
 def check_seed(seed, where: str = "--seed") -> int:
     if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
         raise UsageError(f"seed {seed!r} ({where}) must be an integer in [0, 2^63 - 1]")
@@ -265,7 +313,8 @@ def check_seed(seed, where: str = "--seed") -> int:
 def check_gates(suite: Suite, where: str) -> None:
     """Gate task, metric, length and model names must match the suite, so a typo fails now, not as
     'no matching rows' after a run."""
-    canonical = {resolve(m).canonical() for m in suite.models} if any(g.model for g in suite.gates) else set()
+    named = any(g.model or g.relative_to for g in suite.gates)
+    canonical = {resolve(m).canonical() for m in suite.models} if named else set()
     for i, gate in enumerate(suite.gates, 1):
         what = f"gate {i} in {where}"
         if gate.task not in suite.tasks:
@@ -277,9 +326,10 @@ def check_gates(suite: Suite, where: str) -> None:
         if gate.context_length is not None and gate.context_length not in lengths:
             raise UsageError(f"{what}: context_length {gate.context_length} is not among task '{gate.task}''s lengths",
                              f"lengths: {', '.join(map(str, lengths))}")
-        if gate.model is not None and gate.model not in canonical:
-            raise _unknown(f"{what}: model '{gate.model}' is not among the suite's models (canonical form)",
-                           gate.model, canonical)
+        for key, spec in (("model", gate.model), ("relative_to", gate.relative_to)):
+            if spec is not None and spec not in canonical:
+                raise _unknown(f"{what}: {key} '{spec}' is not among the suite's models (canonical form)",
+                               spec, canonical)
 
 
 def _unknown(message: str, name: str, choices) -> UsageError:
@@ -359,8 +409,9 @@ def suite_cells(suite: Suite, limit: int | None = None, params: dict[str, Any] |
         own = {**suite.task_params(task), **(params or {})}
         if chat_template:
             own = _with_chat_template(own, get_task(task))
-        cells += expand(suite.models, [task], suite.task_lengths(task), seed=suite.seed,
-                        limit=limit if limit is not None else suite.task_limit(task), params=own,
-                        beyond_max_positions=beyond_max_positions)
+        for seed in suite.seeds or (suite.seed,):
+            cells += expand(suite.models, [task], suite.task_lengths(task), seed=seed,
+                            limit=limit if limit is not None else suite.task_limit(task), params=own,
+                            beyond_max_positions=beyond_max_positions)
     order = {spec: i for i, spec in enumerate(dict.fromkeys(c.model_spec for c in cells))}
     return sorted(cells, key=lambda c: order[c.model_spec])  # model by model, as the suite lists them

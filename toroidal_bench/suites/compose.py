@@ -13,7 +13,8 @@ from ..errors import UnknownNameError, UsageError, did_you_mean
 from ..tasks.catalog import read_yaml
 
 #: keys a profile or --set may change: everything but the suite's identity and its composition
-LAYER_KEYS = {"description", "models", "grid", "tasks", "lengths", "limit", "seed", "gates", "params"}
+LAYER_KEYS = {"description", "models", "grid", "tasks", "lengths", "limit", "seed", "seeds", "gates",
+              "params"}
 KEYS = LAYER_KEYS | {"name", "extends", "profiles"}
 MAX_EXTENDS = 16
 
@@ -71,7 +72,8 @@ def locate(ref: str, folder: Path, builtin: dict[str, Path]) -> Path:
     return builtin[ref]
 
 
-def apply_profile(data: dict[str, Any], profile: str | None, where: str) -> dict[str, Any]:
+def apply_profile(data: dict[str, Any], profile: str | None, where: str,
+                  keys: set[str] = LAYER_KEYS) -> dict[str, Any]:
     """`data` with `profiles:` checked and taken out, and the named one merged in."""
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
@@ -80,7 +82,7 @@ def apply_profile(data: dict[str, Any], profile: str | None, where: str) -> dict
         what = f"profile '{name}' in {where}"
         if not isinstance(layer, dict):
             raise UsageError(f"{what} must be a mapping of suite keys")
-        check_keys(layer, LAYER_KEYS, what)
+        check_keys(layer, keys, what)
     out = {k: v for k, v in data.items() if k != "profiles"}
     if profile is None:
         return out
@@ -89,7 +91,7 @@ def apply_profile(data: dict[str, Any], profile: str | None, where: str) -> dict
     return merge(out, profiles[profile])
 
 
-def apply_sets(data: dict[str, Any], items: list[str]) -> dict[str, Any]:
+def apply_sets(data: dict[str, Any], items: list[str], keys: set[str] = LAYER_KEYS) -> dict[str, Any]:
     """`--set key=value` pairs: the value read as YAML, a dotted key reaching into mappings
     (`--set params.protocol=sliding`, `--set grid.encodings=[rope,alibi]`)."""
     import yaml
@@ -99,8 +101,8 @@ def apply_sets(data: dict[str, Any], items: list[str]) -> dict[str, Any]:
         path = key.strip().split(".")
         if not sep or not all(path):
             raise UsageError(f"--set {item!r} is not key=value", "e.g. --set limit=5 or --set params.protocol=sliding")
-        if path[0] not in LAYER_KEYS:
-            raise unknown_key(f"--set {item!r}: unknown suite key '{path[0]}'", path[0], LAYER_KEYS)
+        if path[0] not in keys:
+            raise unknown_key(f"--set {item!r}: unknown suite key '{path[0]}'", path[0], keys)
         try:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError as exc:

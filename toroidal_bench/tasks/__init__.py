@@ -24,6 +24,8 @@ TASK_FAMILIES: Registry[type[TaskFamily]] = Registry(
         "toroidal_bench.tasks.scrolls.scrolls",
         "toroidal_bench.tasks.scrolls.zero_scrolls",
         "toroidal_bench.tasks.longbench.v2",
+        "toroidal_bench.tasks.diagnostics",
+        "toroidal_bench.tasks.profile",
     ),
 )
 
