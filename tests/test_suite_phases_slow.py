@@ -10,7 +10,7 @@ cli = CliRunner()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["phase2", "phase3", "toroidal-baseline", "toroidal-compare"])
+@pytest.mark.parametrize("name", ["phase2", "phase3", "phase7", "phase8", "toroidal-baseline", "toroidal-compare"])
 def test_offline_profile_runs_and_passes_its_gates(tmp_path, name):
     r = cli.invoke(app, ["run", "suite", name, "--profile", "offline", "--out", str(tmp_path / "r.parquet")])
     assert r.exit_code == 0, r.output

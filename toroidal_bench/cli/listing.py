@@ -39,11 +39,15 @@ def list_things(kind: Annotated[Kind, typer.Argument(help="What to list.")]) -> 
         for name, cls in ENCODINGS.items():
             t.add_row(name, _arguments(cls), ", ".join(sorted(cls.architectures)))
     elif kind is Kind.suites:
-        from ..suites import load_suite, suite_files
+        from ..suites import load_plan, load_suite, suite_files
 
         for c in ("suite", "models × tasks × lengths", "gates", "description"):
             t.add_column(c)
         for name in suite_files():
+            plan = load_plan(name)
+            if plan is not None:
+                t.add_row(name, f"reads {', '.join(plan.phases)}", "", plan.description)
+                continue
             s = load_suite(name)
             t.add_row(name, f"{len(s.models)} × {len(s.tasks)} × {len(s.lengths)}", str(len(s.gates)), s.description)
     else:
