@@ -167,3 +167,22 @@ def test_the_package_links_one_report_per_phase(tmp_path, monkeypatch):
     assert (tmp_path / "pkg" / "phase3" / "index.html").is_file()
     assert "1 of 8" in index  # ref:rope passes its gate; the seven specs without rows fail theirs
     assert not (tmp_path / "pkg" / "phase2").exists()
+
+
+def test_phase2_and_phase3_offline_then_the_decision_never_goes_without_phase8(tmp_path, monkeypatch):
+    """The CI run of the plan: the two phases on the reference models with a small limit, as
+    `tbench run suite` names their files, then phase10 reading them."""
+    monkeypatch.chdir(tmp_path)
+    few = {"phase2": [], "phase3": ["--models", "ref:rope,ref:alibi,ref:pi-spiral"]}
+    for phase, models in few.items():
+        r = cli.invoke(app, ["run", "suite", phase, "--profile", "offline", "--limit", "1", *models])
+        assert r.exit_code == 0, r.output  # the first sample of each cell passes every gate (measured)
+        assert "of" in r.output and "passed" in r.output
+    r = cli.invoke(app, ["run", "suite", "phase10", "--profile", "offline", "--out", "v.json"])
+    assert r.exit_code == 0, r.output
+    record = json.loads((tmp_path / "v.json").read_text())
+    assert record["results"]["phase8"] is None and record["results"]["phase3"].startswith("results/phase3-")
+    verdicts = {v["encoding"]: v for v in record["verdicts"]}
+    assert {"none", "alibi", "pi-spiral"} <= set(verdicts)
+    assert "go" not in {v["verdict"] for v in verdicts.values()}
+    assert all(v["phases"]["phase8"]["status"] == "no results" for v in verdicts.values())
