@@ -327,19 +327,19 @@ class _StaticSession:
             with torch.cuda.stream(side):
                 self._step()
             torch.cuda.current_stream().wait_stream(side)
-            self.graph = capture(self._step)
+            self.graph, error = capture(self._step)
             if self.graph is None:
                 self.want_graph = False
-                self.route = Route("static", "CUDA graph capture failed")
+                self.route = Route("static", f"CUDA graph capture failed: {error}")
 
 
-def capture(fn: Callable[[], None]) -> Any:
-    """`fn` recorded as a CUDA graph (None if it cannot be captured, e.g. it syncs with the host)."""
+def capture(fn: Callable[[], None]) -> tuple[Any, str]:
+    """(`fn` recorded as a CUDA graph, '') or (None, why) if it cannot be captured (e.g. it syncs)."""
     graph = torch.cuda.CUDAGraph()
     try:
         with torch.cuda.graph(graph):
             fn()
-    except RuntimeError:
+    except RuntimeError as exc:
         torch.cuda.synchronize()
-        return None
-    return graph
+        return None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return graph, ""
