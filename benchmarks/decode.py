@@ -13,6 +13,7 @@ per step = (t(N) − t(1)) / (N − 1), for wall time and kernel time alike. The
 every measurement, so a run cut short keeps what it measured.
 
     PYTHONPATH=. python benchmarks/decode.py --out decode.json
+    PYTHONPATH=. python benchmarks/decode.py --parts check --dtype float32 --out check32.json
     PYTHONPATH=. python benchmarks/decode.py --smoke --out smoke.json   # tiny sizes, CPU or GPU
 """
 
@@ -52,7 +53,7 @@ def build(a, encoding: str):
 
         cfg = AutoConfig.for_model("qwen2", **QWEN2_05B)
     torch.manual_seed(0)
-    dtype = torch.bfloat16 if DEV.type == "cuda" else torch.float32
+    dtype = getattr(torch, a.dtype) if a.dtype else torch.bfloat16 if DEV.type == "cuda" else torch.float32
     with torch.device(DEV):
         model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation="sdpa").eval()
     model.tbench_attention = "sdpa"
@@ -256,6 +257,7 @@ def main() -> int:
     p.add_argument("--check-new", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--batch-length", type=int, default=8192)
+    p.add_argument("--dtype", choices=["bfloat16", "float32"], default=None, help="default: bf16 on GPU")
     p.add_argument("--smoke", action="store_true", help="tiny model and sizes (a test of this script)")
     p.add_argument("--out", default="decode.json")
     a = p.parse_args()
