@@ -137,6 +137,21 @@ def test_generation_config_penalties_take_transformers_generate(runners):
     assert out == [expected]
 
 
+def test_the_route_is_chosen_again_when_the_model_is_patched_later():
+    runner = tb.load("random:llama-tiny", device="cpu")
+    reqs = [Generate(tuple(p), 5) for p in PROMPTS]
+    plain = runner.generate(reqs)
+    assert runner.decode_route.startswith("static")
+    hook = runner.model.model.layers[0].register_forward_hook(lambda *args: None)
+    try:
+        assert runner.generate(reqs) == plain
+        assert runner.decode_route == "eager (forward hooks on 'model.layers.0')"
+    finally:
+        hook.remove()
+    runner.generate(reqs)
+    assert runner.decode_route.startswith("static")
+
+
 def test_kv_bytes_per_token_is_what_the_cache_holds(runners):
     runner = _runner(runners, "random:llama-small+toroidal(depth=2,layers=0..1)")
     ids, mask = runner._left_pad(PROMPTS)

@@ -148,10 +148,16 @@ class Decoder:
 
     def __init__(self, model: Any, route: Route | None = None, check_every: int = 8):
         self.model = model
+        self.forced = route
         self.route = route or choose_route(model)
         self.check_every = check_every
         self._session: _StaticSession | None = None
         self.last_route = self.route  # what the latest batch ran (a failed capture runs `static`)
+
+    def refresh(self) -> Route:
+        """Choose the route again (the model may have been patched since), unless one was forced."""
+        self.route = self.last_route = self.forced or choose_route(self.model)
+        return self.route
 
     @torch.inference_mode()
     def decode(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos_ids: list[int], pad_id: int,
@@ -164,9 +170,10 @@ class Decoder:
             stepper = _EagerSession(self.model, ids, mask, max_new_tokens, eos_ids, pad_id)
         else:
             shape = (b, cache_slots(width + max_new_tokens), max_new_tokens, len(eos_ids))
-            if self._session is None or self._session.shape != shape:
+            graph = self.route.name == "graph"
+            if self._session is None or (self._session.shape, self._session.made_for_graph) != (shape, graph):
                 self._session = None  # free the old cache before this prefill
-                self._session = _StaticSession(self.model, shape, graph=self.route.name == "graph")
+                self._session = _StaticSession(self.model, shape, graph=graph)
             stepper = self._session
             stepper.start(ids, mask, eos_ids, pad_id)
         rows = self._loop(stepper, max_new_tokens, stopped)
@@ -288,7 +295,7 @@ class _StaticSession:
         self.slot_ids = torch.arange(slots, device=device)
         self.float_mask = mask_kind(model) == "float"
         self.min_value = torch.finfo(next(model.parameters()).dtype).min
-        self.want_graph = graph
+        self.want_graph = self.made_for_graph = graph
         self.graph: Any = None
         self.route = Route("graph" if graph else "static", "" if graph else "no CUDA device for a graph")
 

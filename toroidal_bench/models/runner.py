@@ -110,7 +110,7 @@ class Runner:
         stop strings; its prompt tokens fit max_batch_tokens and its rows the memory budget."""
         out: list[str] = [""] * len(requests)
         budget = self.max_memory_bytes or decoding.free_memory(self.device)
-        static = self.decoder.route.name in ("graph", "static")
+        static = self.decoder.refresh().name in ("graph", "static")
 
         def rows(i: int) -> int:  # i: the batch's longest request
             r = requests[i]
