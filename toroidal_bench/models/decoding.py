@@ -61,7 +61,7 @@ def _processor_blocker(model: Any) -> str:
     config = getattr(model, "generation_config", None)
     for name, default in _PROCESSORS.items():
         value = getattr(config, name, default)
-        if value not in (default, None) and not (name.endswith("ngram_size") and value == 0):
+        if value not in (default, None):
             return f"generation config sets {name}"
     return ""
 
