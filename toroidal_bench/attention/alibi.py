@@ -39,22 +39,34 @@ def causal_mask(q_len: int, kv_len: int, device: torch.device) -> torch.Tensor:
     return torch.arange(kv_len, device=device)[None, :] <= q_pos[:, None]
 
 
+def own_slots(allowed: torch.Tensor) -> torch.Tensor:
+    """(…, q, 1) key index of each query: the last key its mask lets it see (causal masks include the
+    query itself). A static cache holds empty slots after the query, so the last key is not it."""
+    slots = torch.arange(allowed.shape[-1], device=allowed.device)
+    return torch.where(allowed, slots, -1).amax(dim=-1, keepdim=True)
+
+
 def alibi_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
-    """Materialized-bias SDPA path: O(H·L²) memory, for CPU and short sequences."""
+    """Materialized-bias SDPA path: O(H·L²) memory, for CPU and short sequences; (H, q, kv) when decoding."""
     # query (B, Hq, q, d); key/value (B, Hkv, kv, d)
     q_len, kv_len = query.shape[2], key.shape[2]
     groups = query.shape[1] // key.shape[1]
     if groups > 1:
         key = key.repeat_interleave(groups, dim=1)
         value = value.repeat_interleave(groups, dim=1)
-    add = bias(module.tbench_alibi_slopes, q_len, kv_len, query.device)[None]  # (1, H, q, kv)
+    m = module.tbench_alibi_slopes
     if attention_mask is None:
         allowed = causal_mask(q_len, kv_len, query.device)[None, None]
-    elif attention_mask.dtype == torch.bool:
-        allowed = attention_mask
+        add = bias(m, q_len, kv_len, query.device)[None]  # (1, H, q, kv)
     else:
-        allowed = None
-        add = add + attention_mask
+        attention_mask = attention_mask[..., :kv_len]
+        is_bool = attention_mask.dtype == torch.bool
+        allowed = attention_mask if is_bool else attention_mask > torch.finfo(attention_mask.dtype).min / 2
+        k_pos = torch.arange(kv_len, device=query.device)
+        add = m.to(query.device)[:, None, None] * (k_pos - own_slots(allowed)).to(torch.float32)  # (B, H, q, kv)
+        if not is_bool:
+            allowed = None
+            add = add + attention_mask
     if allowed is not None:
         add = add.masked_fill(~allowed, float("-inf"))
     out = F.scaled_dot_product_attention(

@@ -4,7 +4,10 @@ Three batched request kinds (see tasks.base): greedy `generate` with a KV cache 
 `loglikelihood` of a continuation, and `rolling_loglikelihood` of a whole sequence. Requests are
 sorted by length and packed into batches under a token budget; left padding keeps every sequence's
 last token at the right edge, so only the positions that are scored go through the LM head, in
-chunks (no full float32 logits). A batch that runs out of GPU memory is split and retried.
+chunks (no full float32 logits). Generation batches are also sized by a memory budget (each row's
+KV cache and prefill activations, known from the config) and decoded by decoding.py (a static
+cache and a CUDA graph where the model allows; `decode_route` says which route ran). A batch that
+runs out of GPU memory is split and retried.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 
 from ..tasks.base import Generate, LogLikelihood, Request, Rolling
-from . import architecture
+from . import architecture, decoding
 from .logprobs import token_logprobs
 from .windows import Window, disjoint_windows, strided_windows
 
@@ -39,7 +42,8 @@ Progress = Callable[[int], None]
 
 class Runner:
     def __init__(self, model: Any, tokenizer: Any, *, spec: str = "", spec_hash: str = "",
-                 max_batch_tokens: int | None = None, max_length: int | None = None):
+                 max_batch_tokens: int | None = None, max_length: int | None = None,
+                 max_memory_bytes: int | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.spec = spec
@@ -52,6 +56,15 @@ class Runner:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         self.prefix_id = prefix if prefix is not None else self.pad_id
+        #: device bytes a generation batch may hold; None: what is free when generate() starts (CPU: no limit)
+        self.max_memory_bytes = max_memory_bytes
+        self.decoder = decoding.Decoder(model)
+
+    @property
+    def decode_route(self) -> str:
+        """How generate() decodes: graph | static | eager | generate, with the reason a faster route was
+        not taken (e.g. 'eager (ToroidalHFAttention modules)'); after a batch, the route that ran."""
+        return str(self.decoder.last_route)
 
     # -- public API -----------------------------------------------------------------------------
     def run(self, requests: Sequence[Request], progress: Progress | None = None) -> list[Any]:
@@ -93,9 +106,19 @@ class Runner:
 
     @torch.inference_mode()
     def generate(self, requests: Sequence[Generate], progress: Progress | None = None) -> list[str]:
+        """Greedy continuations, cut at the request's stop strings. A batch shares max_new_tokens and
+        stop strings; its prompt tokens fit max_batch_tokens and its rows the memory budget."""
         out: list[str] = [""] * len(requests)
-        for batch in self._batches([len(r.prompt_ids) + r.max_new_tokens for r in requests],
-                                   key=lambda i: (requests[i].max_new_tokens, requests[i].stop)):
+        budget = self.max_memory_bytes or decoding.free_memory(self.device)
+        static = self.decoder.refresh().name in ("graph", "static")
+
+        def rows(i: int) -> int:  # i: the batch's longest request
+            r = requests[i]
+            need = decoding.row_bytes(self.model, len(r.prompt_ids), r.max_new_tokens, static)
+            return min(decoding.MAX_ROWS, max(1, budget // need)) if budget else decoding.MAX_ROWS
+
+        for batch in self._batches([max(1, len(r.prompt_ids)) for r in requests],
+                                   key=lambda i: (requests[i].max_new_tokens, requests[i].stop), rows=rows):
             self._with_backoff(batch, lambda b: self._generate_batch([requests[i] for i in b], b, out))
             if progress:
                 progress(len(batch))
@@ -105,14 +128,23 @@ class Runner:
     def _generate_batch(self, reqs: list[Generate], idx: list[int], out: list[str]) -> None:
         ids, mask = self._left_pad([list(r.prompt_ids) for r in reqs])
         first = reqs[0]
-        kwargs = dict(max_new_tokens=first.max_new_tokens, do_sample=False, pad_token_id=self.pad_id,
-                      eos_token_id=self.tokenizer.eos_token_id, attention_mask=mask)
-        if first.stop:
-            kwargs.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
-        gen = self.model.generate(ids, **kwargs)[:, ids.shape[1]:]
+        if self.decoder.route.name == "generate":
+            gen = self._hf_generate(ids, mask, first)
+        else:
+            eos = [] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id]
+            gen = self.decoder.decode(ids, mask, first.max_new_tokens, eos, self.pad_id,
+                                      stop_check(self.tokenizer, first.stop))
         for j, i in enumerate(idx):
             text = self.tokenizer.decode(gen[j], skip_special_tokens=True)
             out[i] = cut_at_stop(text, first.stop)
+
+    def _hf_generate(self, ids: torch.Tensor, mask: torch.Tensor, req: Generate) -> torch.Tensor:
+        """model.generate, for generation configs whose logits processors the decoder does not apply."""
+        kwargs = dict(max_new_tokens=req.max_new_tokens, do_sample=False, pad_token_id=self.pad_id,
+                      eos_token_id=self.tokenizer.eos_token_id, attention_mask=mask)
+        if req.stop:
+            kwargs.update(stop_strings=list(req.stop), tokenizer=self.tokenizer)
+        return self.model.generate(ids, **kwargs)[:, ids.shape[1]:]
 
     @torch.inference_mode()
     def _score_windows(self, windows: Sequence[Window], progress: Progress | None):
@@ -146,14 +178,17 @@ class Runner:
                 mask[j, width - len(s):] = 1
         return ids.to(self.device), mask.to(self.device)
 
-    def _batches(self, lengths: Sequence[int], key: Callable[[int], Any] = lambda i: 0) -> list[list[int]]:
-        """Indices grouped by key, sorted longest first, packed under max_batch_tokens (padded size)."""
+    def _batches(self, lengths: Sequence[int], key: Callable[[int], Any] = lambda i: 0,
+                 rows: Callable[[int], int] | None = None) -> list[list[int]]:
+        """Indices grouped by key, sorted longest first, packed under max_batch_tokens (padded size)
+        and, when given, at most rows(longest) per batch."""
         order = sorted(range(len(lengths)), key=lambda i: (str(key(i)), -lengths[i]))
         batches: list[list[int]] = []
         for i in order:
             cur = batches[-1] if batches else None
             if (cur and key(cur[0]) == key(i)
-                    and (len(cur) + 1) * lengths[cur[0]] <= self.max_batch_tokens):
+                    and (len(cur) + 1) * lengths[cur[0]] <= self.max_batch_tokens
+                    and (rows is None or len(cur) + 1 <= rows(cur[0]))):
                 cur.append(i)
             else:
                 batches.append([i])
@@ -175,6 +210,14 @@ class Runner:
 def positions(mask: torch.Tensor) -> torch.Tensor:
     """Position ids for a left-padded batch: 0 at each sequence's first real token."""
     return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def stop_check(tokenizer: Any, stop: Sequence[str]) -> Callable[[list[int]], bool] | None:
+    """Does a row's text so far hold one of the stop strings? None when there are none."""
+    stop = [s for s in stop if s]
+    if not stop:
+        return None
+    return lambda tokens: any(s in tokenizer.decode(tokens, skip_special_tokens=True) for s in stop)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -7,8 +7,9 @@ All backends compute the same thing for q (B, H, Lq, d_s) and k, v (B, H_kv, Lk,
 - `fused`: the bias folded into q and k as a few extra features, run on SDPA's fused kernels (fused.py).
   Exact, O(L) memory; only for causal calls whose distance cannot wrap (period ≥ 2·context), without
   windows that bite, padding or explicit masks. `auto` takes it whenever it applies.
-- `sdpa`: torch SDPA with a float bias built per block of `chunk` query rows (the CPU default otherwise;
-  with `chunk` unset the whole (Lq, Lk) bias is built, O(L²) memory). q/k/v keep their dtype.
+- `sdpa`: torch SDPA with a float bias built per block of `chunk` query rows (the CPU default otherwise,
+  and the GPU's for a single query token; with `chunk` unset the whole (Lq, Lk) bias is built, O(L²)
+  memory). q/k/v keep their dtype.
 - `manual`: explicit scores and float32 softmax; the only backend that returns the weights.
 - `flex`: FlexAttention; δ and the masks are evaluated inside the kernel from indices (`score_mod`,
   `mask_mod`), the BlockMask from tile index ranges (attention/blockmask.py), so nothing of size L² is
@@ -82,7 +83,10 @@ def resolve_backend(name: str, g: Geometry, q: torch.Tensor, *, return_weights: 
     if name == "fused":  # attend() tries it first: reaching here means it cannot run this call
         name = "auto"
     if name == "auto":
-        return "flex" if q.is_cuda and d_s >= FLEX_MIN_DIM else "sdpa"
+        # one query token (a decoding step): its bias row is O(keys), and compiled flex would compile
+        # again for every new key count
+        one_token = q.shape[2] <= g.depth
+        return "flex" if q.is_cuda and d_s >= FLEX_MIN_DIM and not one_token else "sdpa"
     if name == "flex" and d_s < FLEX_MIN_DIM:
         _fallback("flex", f"sub-token width {d_s} < {FLEX_MIN_DIM} (head dim / depth)")
         return "sdpa"

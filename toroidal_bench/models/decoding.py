@@ -1,0 +1,352 @@
+"""Greedy decoding for `Runner.generate`: prefill a left-padded batch, then one token per step.
+
+Routes (`choose_route`), fastest first:
+- `graph`: a static KV cache (transformers' StaticCache, a fixed number of slots) gives every step the
+  same shapes; the step is captured once in a CUDA graph and replayed. The mask, positions, outputs
+  and per-row done flags live in fixed device buffers that the step updates itself.
+- `static`: the same steps run eagerly (no CUDA device, or a capture that failed).
+- `eager`: a growing DynamicCache and a 2-D mask, as `model.generate` runs it, for models whose
+  modules keep Python state between steps or ask the host about tensor values (toroidal and attractor
+  layers, π-Spiral rotaries, dynamic RoPE, hooks), sliding windows, and attention kernels without a
+  static-mask form.
+- `generate`: `model.generate` itself, where the model's generation config asks for logits
+  processors (repetition penalty, …) that change greedy choices and this loop does not reproduce.
+
+EOS ends a row on the device (its later tokens are padding). Stop strings and "every row is done"
+are looked at on the host every `check_every` steps: one host sync per `check_every` steps, not per
+step. A row is returned up to and including its EOS; cutting text at stop strings is the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import architecture
+
+#: rows of one generation batch at most (bounds the logits and the graph's buffers)
+MAX_ROWS = 256
+#: generation-config fields whose non-default values change greedy choices: → model.generate
+_PROCESSORS = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_repetition_penalty": 1.0,
+               "encoder_no_repeat_ngram_size": 0, "bad_words_ids": None, "min_length": 0, "min_new_tokens": None,
+               "suppress_tokens": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
+               "forced_eos_token_id": None, "sequence_bias": None, "exponential_decay_length_penalty": None}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # graph | static | eager | generate
+    reason: str = ""  # why a faster route was not taken
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})" if self.reason else self.name
+
+
+def choose_route(model: Any) -> Route:
+    reason = _processor_blocker(model)
+    if reason:
+        return Route("generate", reason)
+    reason = _static_blocker(model)
+    if reason:
+        return Route("eager", reason)
+    if next(model.parameters()).device.type != "cuda":
+        return Route("static", "no CUDA device for a graph")
+    return Route("graph")
+
+
+def _processor_blocker(model: Any) -> str:
+    config = getattr(model, "generation_config", None)
+    for name, default in _PROCESSORS.items():
+        value = getattr(config, name, default)
+        if value not in (default, None):
+            return f"generation config sets {name}"
+    return ""
+
+
+def _static_blocker(model: Any) -> str:
+    """Why this model cannot decode from a static cache with a captured step ('' when it can)."""
+    from .rotary import IdentityRotary
+
+    if mask_kind(model) is None:
+        return f"attention '{model.config._attn_implementation}' has no static-mask form"
+    cfg = model.config
+    if any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ()) or (
+            getattr(cfg, "layer_types", None) is None and getattr(cfg, "sliding_window", None) is not None):
+        return "sliding-window layers"
+    if len({p.device for p in model.parameters()}) > 1:
+        return "weights on several devices"
+    rope_type = getattr(getattr(architecture.base_model(model), "rotary_emb", None), "rope_type", "default")
+    if "dynamic" in rope_type or rope_type == "longrope":
+        return f"RoPE type '{rope_type}' recomputes its frequencies from the length"
+    for name, module in model.named_modules():
+        if module._forward_hooks or module._forward_pre_hooks or hasattr(module, "_hf_hook"):
+            return f"forward hooks on '{name}'"
+        origin = type(module).__module__
+        if not origin.startswith(("transformers.", "torch.")) and not isinstance(module, IdentityRotary):
+            return f"{type(module).__name__} modules"
+    return ""
+
+
+def mask_kind(model: Any) -> str | None:
+    """The 4-D mask the model's attention takes: 'bool' (sdpa family), 'float' (eager), None (other)."""
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask, sdpa_mask
+
+    builder = ALL_MASK_ATTENTION_FUNCTIONS._global_mapping.get(model.config._attn_implementation)
+    return {sdpa_mask: "bool", eager_mask: "float"}.get(builder)
+
+
+# -- sizing ---------------------------------------------------------------------------------------
+
+def kv_bytes_per_token(model: Any) -> int:
+    """Bytes of keys and values one token holds in the cache, over all layers."""
+    cfg = model.config
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    itemsize = next(model.parameters()).element_size()
+    return 2 * cfg.num_hidden_layers * kv_heads * architecture.head_dim(model) * itemsize
+
+
+def cache_slots(tokens: int) -> int:
+    """Static cache length for `tokens`: a length bucket, so batches of similar widths share a graph."""
+    from ..attention.flex import bucket_length
+
+    return bucket_length(tokens)
+
+
+def row_bytes(model: Any, prompt: int, new: int, static: bool) -> int:
+    """Device memory one row of a generation batch needs: its KV cache (a static one is filled from
+    the prefill's, which it briefly coexists with), the prefill's live activations in one layer
+    (hidden states, q/k/v, the MLP's two projections) and its logits."""
+    cfg = model.config
+    kv = kv_bytes_per_token(model)
+    itemsize = next(model.parameters()).element_size()
+    held = kv * (cache_slots(prompt + new) + prompt) if static else kv * (prompt + new)
+    activations = itemsize * prompt * (4 * cfg.hidden_size + 2 * getattr(cfg, "intermediate_size", 4 * cfg.hidden_size))
+    return held + activations + 8 * cfg.vocab_size
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes the next batch may take on `device`: free memory plus what the caching allocator holds
+    unused, less a margin for fragmentation; None on the CPU (no budget)."""
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return int(0.7 * (free + cached))
+
+
+# -- the decoder ----------------------------------------------------------------------------------
+
+StopCheck = Callable[[list[int]], bool]
+
+
+class Decoder:
+    """Greedy decoding of left-padded batches on one model. Keeps the last static session (cache,
+    buffers, CUDA graph) for the next batch of the same rows and cache length."""
+
+    def __init__(self, model: Any, route: Route | None = None, check_every: int = 8):
+        self.model = model
+        self.forced = route
+        self.route = route or choose_route(model)
+        self.check_every = check_every
+        self._session: _StaticSession | None = None
+        self.last_route = self.route  # what the latest batch ran (a failed capture runs `static`)
+
+    def refresh(self) -> Route:
+        """Choose the route again (the model may have been patched since), unless one was forced."""
+        self.route = self.last_route = self.forced or choose_route(self.model)
+        return self.route
+
+    @torch.inference_mode()
+    def decode(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos_ids: list[int], pad_id: int,
+               stopped: StopCheck | None = None) -> list[list[int]]:
+        """ids, mask (B, P) left-padded → each row's new tokens (up to and including EOS)."""
+        b, width = ids.shape
+        if max_new_tokens <= 0:
+            return [[] for _ in range(b)]
+        if self.route.name == "eager":
+            stepper = _EagerSession(self.model, ids, mask, max_new_tokens, eos_ids, pad_id)
+        else:
+            shape = (b, cache_slots(width + max_new_tokens), max_new_tokens, len(eos_ids))
+            graph = self.route.name == "graph"
+            if self._session is None or (self._session.shape, self._session.made_for_graph) != (shape, graph):
+                self._session = None  # free the old cache before this prefill
+                self._session = _StaticSession(self.model, shape, graph=graph)
+            stepper = self._session
+            stepper.start(ids, mask, eos_ids, pad_id)
+        rows = self._loop(stepper, max_new_tokens, stopped)
+        self.last_route = getattr(stepper, "route", self.route)
+        return rows
+
+    def _loop(self, stepper, max_new_tokens: int, stopped: StopCheck | None) -> list[list[int]]:
+        state = stepper.state
+        lengths = [max_new_tokens] * state.done.shape[0]  # stop-string rows end where they were seen
+        n = 1
+        while n < max_new_tokens:
+            stepper.step()
+            n += 1
+            if n % self.check_every == 0 and self._all_done(state, n, stopped, lengths):
+                break
+        out = state.out[:, :n].cpu().tolist()
+        eos = set(state.eos.cpu().tolist())
+        rows = []
+        for row, length in zip(out, lengths, strict=True):
+            row = row[:min(n, length)]
+            end = next((i for i, t in enumerate(row) if t in eos), None)
+            rows.append(row if end is None else row[:end + 1])
+        return rows
+
+    @staticmethod
+    def _all_done(state: _State, n: int, stopped: StopCheck | None, lengths: list[int]) -> bool:
+        """One host sync: mark rows whose text holds a stop string done; is every row done?"""
+        if stopped is None:
+            return bool(state.done.all())
+        done = state.done.cpu().tolist()
+        out = state.out[:, :n].cpu().tolist()
+        newly = [j for j, d in enumerate(done) if not d and stopped(out[j])]
+        for j in newly:
+            lengths[j] = n
+        if newly:
+            state.done[torch.tensor(newly, device=state.done.device)] = True
+        return all(d or j in newly for j, d in enumerate(done))
+
+
+class _State:
+    """What one step reads and updates on the device: the fed token, its position, outputs, done flags."""
+
+    def __init__(self, b: int, max_new_tokens: int, n_eos: int, device: torch.device):
+        long = dict(dtype=torch.long, device=device)
+        self.tok = torch.zeros(b, 1, **long)
+        self.pos = torch.zeros(b, 1, **long)
+        self.out = torch.zeros(b, max_new_tokens, **long)
+        self.step = torch.zeros(1, **long)  # index in `out` of the token chosen next
+        self.done = torch.zeros(b, dtype=torch.bool, device=device)
+        self.eos = torch.full((max(n_eos, 1),), -1, **long)
+        self.pad = torch.zeros((), **long)
+
+    def reset(self, last_pos: torch.Tensor, eos_ids: list[int], pad_id: int) -> None:
+        self.pos.copy_(last_pos)
+        self.out.fill_(pad_id)
+        self.step.zero_()
+        self.done.zero_()
+        self.eos.fill_(-1)
+        self.eos[:len(eos_ids)] = torch.tensor(eos_ids, dtype=torch.long)
+        self.pad.fill_(pad_id)
+
+    def take(self, logits: torch.Tensor) -> None:
+        """Greedy choice from the last position's logits (B, q, V); finished rows get padding."""
+        nxt = logits[:, -1].argmax(dim=-1)  # (B,)
+        nxt = torch.where(self.done, self.pad, nxt)
+        self.out.index_copy_(1, self.step, nxt[:, None])
+        self.done |= (nxt[:, None] == self.eos).any(dim=-1)
+        self.tok.copy_(nxt[:, None])
+        self.pos.add_(1)
+        self.step.add_(1)
+
+
+def _prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """Logits of the last position (B, 1, V) and the DynamicCache of the prompt."""
+    from .runner import positions
+
+    outputs = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=True,
+                    logits_to_keep=1)
+    return outputs.logits, architecture.output_cache(outputs)
+
+
+def _forward(model: Any, tok, mask, pos, cache) -> torch.Tensor:
+    outputs = model(input_ids=tok, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    **{architecture.cache_keyword(): cache})
+    return outputs.logits
+
+
+class _EagerSession:
+    """A growing DynamicCache and 2-D mask; everything the modules need, the way model.generate feeds it."""
+
+    def __init__(self, model, ids, mask, max_new_tokens: int, eos_ids: list[int], pad_id: int):
+        from .runner import positions
+
+        self.model, self.mask = model, mask
+        self.state = _State(ids.shape[0], max_new_tokens, len(eos_ids), ids.device)
+        self.state.reset(positions(mask)[:, -1:], eos_ids, pad_id)
+        logits, self.cache = _prefill(model, ids, mask)
+        self.state.take(logits)
+
+    def step(self) -> None:
+        s = self.state
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
+        s.take(_forward(self.model, s.tok, self.mask, s.pos, self.cache))
+
+
+class _StaticSession:
+    """A StaticCache of `slots` positions and fixed buffers; on CUDA the step is a captured graph."""
+
+    def __init__(self, model, shape: tuple[int, int, int, int], graph: bool):
+        from transformers import StaticCache
+
+        b, slots, max_new_tokens, n_eos = shape  # rows, cache slots, new tokens, EOS ids
+        device = next(model.parameters()).device
+        self.model, self.shape = model, shape
+        self.cache = StaticCache(config=model.config, max_cache_len=slots)
+        self.state = _State(b, max_new_tokens, n_eos, device)
+        self.valid = torch.zeros(b, slots, dtype=torch.bool, device=device)  # keys each row may see
+        self.slot = torch.zeros(1, dtype=torch.long, device=device)  # cache slot of the fed token
+        self.slot_ids = torch.arange(slots, device=device)
+        self.float_mask = mask_kind(model) == "float"
+        self.min_value = torch.finfo(next(model.parameters()).dtype).min
+        self.want_graph = self.made_for_graph = graph
+        self.graph: Any = None
+        self.route = Route("graph" if graph else "static", "" if graph else "no CUDA device for a graph")
+
+    def start(self, ids, mask, eos_ids: list[int], pad_id: int) -> None:
+        from .runner import positions
+
+        width = ids.shape[1]
+        logits, prompt_cache = _prefill(self.model, ids, mask)
+        self.cache.reset()  # in place: a captured graph keeps pointing at the same tensors
+        for i, layer in enumerate(prompt_cache.layers):
+            self.cache.update(layer.keys, layer.values, i)
+        del prompt_cache
+        self.valid.zero_()
+        self.valid[:, :width] = mask.bool()
+        self.slot.fill_(width)
+        self.state.reset(positions(mask)[:, -1:], eos_ids, pad_id)
+        self.state.take(logits)
+
+    def _step(self) -> None:
+        self.valid |= self.slot_ids == self.slot  # the fed token's own slot
+        mask = self.valid[:, None, None, :]  # (B, 1, 1, slots)
+        if self.float_mask:
+            mask = torch.where(mask, 0.0, self.min_value).to(next(self.model.parameters()).dtype)
+        s = self.state
+        s.take(_forward(self.model, s.tok, mask, s.pos, self.cache))
+        self.slot.add_(1)
+
+    def step(self) -> None:
+        if self.graph is not None:
+            self.graph.replay()
+        elif not self.want_graph:
+            self._step()
+        else:  # first step: run it for real (warming up kernels and workspaces), then capture it
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self._step()
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph, error = capture(self._step)
+            if self.graph is None:
+                self.want_graph = False
+                self.route = Route("static", f"CUDA graph capture failed: {error}")
+
+
+def capture(fn: Callable[[], None]) -> tuple[Any, str]:
+    """(`fn` recorded as a CUDA graph, '') or (None, why) if it cannot be captured (e.g. it syncs)."""
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            fn()
+    except RuntimeError as exc:
+        torch.cuda.synchronize()
+        return None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return graph, ""
