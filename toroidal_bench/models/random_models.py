@@ -1,7 +1,7 @@
 """`random:` models: seeded random-init configs of the supported architectures, offline.
 
-Every config uses the byte tokenizer, so nothing is downloaded; all but `llama-70b` are small enough
-for CPU tests. `random:NAME(seed=3)` picks the initialisation seed (default 0).
+Every config uses the byte tokenizer, so nothing is downloaded; all but `llama-70b` and `llama-405b` are
+small enough for CPU tests. `random:NAME(seed=3)` picks the initialisation seed (default 0).
 
 Under a device map (`build_random(..., device_map=...)`) the model is built on the meta device and
 each piece gets its memory and its random values directly on its own GPU, so a model larger than one
@@ -39,6 +39,9 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     # scale runs only; `layers=96` gives 82.1B (153.0 GiB), more than one 141 GB GPU holds
     "llama-70b": ("llama", dict(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80,
                                 num_attention_heads=64, num_key_value_heads=8)),
+    # Llama-3.1-405B's width (3.19B parameters a layer; 402B in all); `layers=24`: 76.5B, 142.5 GiB in bf16
+    "llama-405b": ("llama", dict(hidden_size=16384, intermediate_size=53248, num_hidden_layers=126,
+                                 num_attention_heads=128, num_key_value_heads=8)),
 }
 
 
