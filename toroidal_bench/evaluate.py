@@ -5,6 +5,10 @@ Shards make a crash lose at most the cell in flight; `resume` skips cells alread
 failed ones, and refuses settings that would store a cell's samples twice. One run at a time writes a
 results file (a lock), and `overwrite` keeps the old file until the new run is complete. Under
 torchrun the cells are split over the ranks and rank 0 alone locks, plans and merges (distributed.py).
+
+The run metadata records what each model and cell cost (costs.py): per model spec the compiles of its
+load, self-check and cells (`compiles`), per cell its wall seconds, peak device memory and compiles
+(`cell_cost`); compiled kernels persist under TBENCH_HOME (compile_cache.py).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, distributed, results, resume
+from . import __version__, compile_cache, distributed, results, resume
+from .costs import Compiles, Meter, compiles_so_far, cuda_devices
 from .errors import UsageError
 from .metrics import At
 from .suites import Cell
@@ -44,6 +49,7 @@ class RunOptions:
     attn: str | None = None
     trust_remote_code: bool = False
     max_batch_tokens: int | None = None
+    device_map: str | None = None  # spread each model over every visible GPU (models/device_map.py)
     suite: str | None = None
     seed: int = 0
     command: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -81,6 +87,7 @@ def run_cells(cells: list[Cell], opts: RunOptions, reporter: Reporter | None = N
     reporter = reporter or Reporter()
     out = Path(opts.out)
     _check_flags(out, opts)
+    compile_cache.configure()  # before any model compiles
     with distributed.group(opts.device) as group:
         if group is None:
             summary = _run_alone(cells, opts, out, reporter)
@@ -116,7 +123,7 @@ def _run_alone(cells: list[Cell], opts: RunOptions, out: Path, reporter: Reporte
         failed: list[str] = []
         completed = False
         try:
-            failed = _run_share(todo, opts.device, opts, out, meta, reporter)
+            failed = _run_share(todo, opts.device, opts, out, meta, reporter, meta["compiles"])
             completed = True
         finally:
             reporter.stop()
@@ -144,9 +151,11 @@ def _run_ranked(cells: list[Cell], opts: RunOptions, out: Path, reporter: Report
         t0 = time.perf_counter()
         reporter.start(len(mine), sum(_planned_samples(c) for c in mine))
         failed: list[str] = []
+        compiles: dict[str, dict] = {}  # this rank's alone; rank 0 adds every rank's to the run's
         stopped: str | None = "stopped before its share was done"
         try:
-            failed = _run_share(mine, distributed.device_for(opts.device, group.env), opts, out, meta, reporter)
+            failed = _run_share(mine, distributed.device_for(opts.device, group.env), opts, out, meta, reporter,
+                                compiles)
             stopped = None
         except BaseException as exc:
             stopped = _one_line(exc)
@@ -155,7 +164,8 @@ def _run_ranked(cells: list[Cell], opts: RunOptions, out: Path, reporter: Report
             reporter.stop()
             # the barrier: every rank's share is done (or stopped) before rank 0 merges
             reports = group.gather({"failed": failed, "stopped": stopped, "attention": meta["attention"],
-                                    "self_check": meta["self_check"]})
+                                    "decode_route": meta["decode_route"], "self_check": meta["self_check"],
+                                    "compiles": compiles, "cell_cost": meta["cell_cost"]})
             ranks = {todo[i].cell_id: r for r, share in enumerate(shares) for i in share}
             merged = group.decide(lambda: _merge(out, plan, reports, ranks, world))
     # rank 0 reports the failed cells (and exits 3 for them); the other ranks' runs succeeded
@@ -170,7 +180,11 @@ def _merge(out: Path, plan: _Plan, reports: list[dict], ranks: dict[str, int], w
     meta = plan.meta
     for r in reports:
         meta["attention"].update(r["attention"])
+        meta["decode_route"].update(r["decode_route"])
         meta["self_check"].update(r["self_check"])
+        meta["cell_cost"].update(r["cell_cost"])
+        for spec, tally in r["compiles"].items():  # a model loaded by several ranks compiled on each
+            _add_compiles(meta["compiles"], spec, Compiles.from_dict(tally))
     meta["ranks"] = {"world_size": world, "cells": ranks}  # which rank ran each cell of this run
     meta["finished"] = _now()
     stopped = [(k, r["stopped"]) for k, r in enumerate(reports) if r["stopped"]]
@@ -199,26 +213,43 @@ def _weight(cell: Cell) -> int:
 
 
 def _run_share(cells: list[Cell], device: str | None, opts: RunOptions, out: Path, meta: dict,
-               reporter: Reporter) -> list[str]:
-    """Run `cells`, each model loaded once, writing one shard per cell; the ids of the failed cells."""
+               reporter: Reporter, compiles: dict[str, dict]) -> list[str]:
+    """Run `cells`, each model loaded once, writing one shard per cell; the ids of the failed cells.
+    Each model's compiles (load, self-check and cells) are added to `compiles`, by model spec."""
     failed: list[str] = []
     for spec_text, group in _by_model(cells).items():
-        runner, load_error = _load(spec_text, group[0], opts, device)
-        if runner is not None:
-            meta["attention"][spec_text] = runner.attention
-            load_error = _self_check(runner, spec_text, meta)
-        for cell in group:
-            error = _run_cell(cell, runner, load_error, out, meta, reporter)
-            if error:
-                failed.append(cell.cell_id)
+        before = compiles_so_far()
+        runner = None
+        try:
+            runner, load_error = _load(spec_text, group[0], opts, device)
+            if runner is not None:
+                meta["attention"][spec_text] = runner.attention
+                meta["decode_route"][spec_text] = runner.decode_route
+                if getattr(runner.model, "tbench_device_map", None):
+                    meta["device_map"][spec_text] = runner.model.tbench_device_map
+                load_error = _self_check(runner, spec_text, meta)
+            for cell in group:
+                error = _run_cell(cell, runner, load_error, out, meta, reporter)
+                if error:
+                    failed.append(cell.cell_id)
+        finally:
+            _add_compiles(compiles, spec_text, compiles_so_far() - before)
         del runner
         _free_memory()
     return failed
 
 
+def _add_compiles(into: dict[str, dict], spec: str, tally: Compiles) -> None:
+    into[spec] = (Compiles.from_dict(into.get(spec)) + tally).as_dict()
+
+
 def _check_flags(out: Path, opts: RunOptions) -> None:
     if not out.name.endswith(".parquet"):
         raise UsageError(f"output '{out}' must end in .parquet")
+    if opts.device_map is not None:
+        from .preflight import check_device_map
+
+        check_device_map(opts.device_map, opts.device)
     if opts.resume and opts.overwrite:
         raise UsageError("--resume and --overwrite contradict each other",
                          "pass --resume to continue the run, or --overwrite to start again")
@@ -274,7 +305,8 @@ def _load(spec_text: str, cell: Cell, opts: RunOptions, device: str | None):
 
     try:
         device = device or default_device()
-        model, tok = load_model(cell.spec, device, parse_dtype(opts.dtype, device), opts.trust_remote_code, opts.attn)
+        model, tok = load_model(cell.spec, device, parse_dtype(opts.dtype, device), opts.trust_remote_code, opts.attn,
+                                opts.device_map)
         return Runner(model, tok, spec=spec_text, spec_hash=spec_hash(cell.spec, model),
                       max_batch_tokens=opts.max_batch_tokens), None
     except Exception as exc:  # every cell of this model records why it could not run
@@ -295,8 +327,21 @@ def _self_check(runner, spec_text: str, meta: dict) -> str | None:
 
 
 def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict, reporter: Reporter) -> str | None:
-    samples: list[Sample] = []
     reporter.cell(cell, _planned_samples(cell))
+    with Meter(cuda_devices(runner.model) if runner is not None else []) as cost:
+        error, rows, samples = _cell_rows(cell, runner, load_error, reporter)
+    meta["cell_cost"][cell.cell_id] = cost.as_dict()
+    for r in rows:
+        r["run_id"] = meta["run_id"]
+    prompts = {s.prompt_hash: s.prompt for s in samples}
+    results.write_shard(out, cell.cell_id, rows, prompts, meta)
+    reporter.cell_done(cell, error)
+    return error
+
+
+def _cell_rows(cell: Cell, runner, load_error: str | None, reporter: Reporter):
+    """(the cell's error or None, its rows, its samples)."""
+    samples: list[Sample] = []
     error = load_error
     rows: list[dict[str, Any]] = []
     if error is None:
@@ -319,12 +364,7 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
         metrics = _metrics_of(cell)
         targets = samples or [None]
         rows = [_row(cell, runner, s, m, None, None, None, error) for s in targets for m in metrics]
-    for r in rows:
-        r["run_id"] = meta["run_id"]
-    prompts = {s.prompt_hash: s.prompt for s in samples}
-    results.write_shard(out, cell.cell_id, rows, prompts, meta)
-    reporter.cell_done(cell, error)
-    return error
+    return error, rows, samples
 
 
 def _evaluate_family(family, runner, cell: Cell, reporter: Reporter) -> list[tuple[Sample, Any, dict]]:
@@ -429,7 +469,14 @@ def _run_metadata(opts: RunOptions, previous: dict, cells: list[Cell]) -> dict[s
         "dtype": opts.dtype or ("bf16" if device.startswith("cuda") else "fp32"),
         "attention_requested": opts.attn,
         "attention": dict(previous.get("attention") or {}),  # backend used, per model spec
+        # generation route (graph / static / eager / generate, with why), per model spec
+        "decode_route": dict(previous.get("decode_route") or {}),
         "self_check": dict(previous.get("self_check") or {}),  # models/self_check.py, per model spec
+        "device_map": dict(previous.get("device_map") or {}),  # GPUs each device-mapped model spans
+        # dynamo compiles (and seconds) per model spec, summed over the runs this one resumes
+        "compiles": dict(previous.get("compiles") or {}),
+        "cell_cost": dict(previous.get("cell_cost") or {}),  # wall s, peak device bytes, compiles per cell
+        "compile_cache": str(compile_cache.location()[0]),
         "seed": opts.seed,
         # every cell this run and the runs it resumes asked for, by id: a later resume checks its settings
         "cells": {**(previous.get("cells") or {}), **{c.cell_id: resume.settings(c) for c in cells}},

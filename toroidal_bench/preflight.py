@@ -2,9 +2,11 @@
 
 A run that would fail on bad input must fail in a second with one line (exit 2), not after loading a
 model, and without touching the results file: the device, dtype and attention backend exist here;
-every hub model is cached or reachable; data and haystack folders exist; and each task can build a
-sample at the run's shortest and longest length with the model's own tokenizer (too-short lengths,
-missing data files and missing corpora raise UsageError there). Only tokenizers are loaded.
+a device map has GPUs to spread over and no torchrun ranks competing for them; every hub model is
+cached or reachable; data and haystack folders exist; and each task can build a sample at the run's
+shortest and longest length with the model's own tokenizer (too-short lengths, missing data files and
+missing corpora raise UsageError there). Only tokenizers are loaded; on a GPU, a model whose weights
+alone exceed the GPU's free memory is refused with the way to spread it (`--device-map auto`).
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ FOLDER_PARAMS = {"haystack_dir": "--haystack-dir", "data_dir": "--data-dir"}
 
 
 def check_run(cells: list[Cell], *, device: str | None, dtype: str | None, attn: str | None,
-              trust_remote_code: bool = False, max_batch_tokens: int | None = None) -> None:
+              trust_remote_code: bool = False, max_batch_tokens: int | None = None,
+              device_map: str | None = None) -> None:
     """Raise UsageError (a subclass) for the first thing that would make this run fail on bad input."""
     if max_batch_tokens is not None and not 1 <= max_batch_tokens <= 1 << 40:
         raise UsageError(f"--max-batch-tokens {max_batch_tokens} must be a positive number of tokens")
     where = check_device(device)
     check_dtype(dtype, where)
     check_backend(attn, where)
+    if device_map is not None:
+        check_device_map(device_map, device)
+    elif where.startswith("cuda"):
+        check_fits(cells, where, dtype, trust_remote_code)
     check_folders(cells)
     tokenizers = {}
     for cell in cells:
@@ -87,6 +94,72 @@ def check_backend(name: str | None, device: str) -> None:
             raise UsageError("--attn flash2: flash-attn is not installed",
                              "pip install 'toroidal-bench[flash]' on a CUDA machine, or omit --attn")
         raise UsageError(f"--attn {name} is not available on {device}", "omit --attn to pick the fastest available")
+
+
+def check_device_map(strategy: str, device: str | None) -> None:
+    """`--device-map` spreads one process's model over every visible GPU: it needs GPUs, a strategy
+    it knows, and no --device or torchrun ranks that would claim GPUs of their own."""
+    import torch
+
+    from .distributed import env
+    from .models.device_map import STRATEGIES
+
+    if strategy not in STRATEGIES:
+        raise UnknownNameError("device-map strategy", strategy, STRATEGIES)
+    where = env()
+    if where is not None:
+        raise UsageError(f"--device-map cannot run under torchrun ({where.world_size} processes): each process "
+                         "would spread its model over every GPU", "run one process with --device-map, or drop it")
+    if not torch.cuda.is_available():
+        raise UsageError("--device-map spreads a model over GPUs, and no CUDA GPU is visible here",
+                         "omit --device-map")
+    if device not in (None, "cuda"):
+        raise UsageError(f"--device-map uses every visible GPU; --device {device} picks one",
+                         "drop --device and choose the GPUs with CUDA_VISIBLE_DEVICES")
+
+
+def check_fits(cells: Iterable[Cell], device: str, dtype: str | None, trust_remote_code: bool = False) -> None:
+    """Refuse a model whose weights alone exceed `device`'s free memory, naming --device-map when more
+    GPUs are visible. Sizes come from a meta-device copy of each config (no weights); a config that
+    cannot be read here is left to the load to report."""
+    import torch
+
+    from .models.device_map import GiB
+    from .models.loading import parse_dtype
+
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    count = torch.cuda.device_count()
+    models = {c.spec.spec.model.canonical(): c.spec for c in cells}  # encodings add next to nothing
+    for spec in models.values():
+        need = _weight_bytes(spec, parse_dtype(dtype, device), trust_remote_code)
+        if need is None or need <= free:
+            continue
+        fix = (f"pass --device-map auto to spread it over the {count} visible GPUs" if count > 1
+               else "use a GPU with more memory, or a smaller model or dtype")
+        raise UsageError(f"{spec.spec.model.canonical()} needs {need / GiB:.1f} GiB for its weights alone; {device} has "
+                         f"{free / GiB:.1f} GiB free", fix)
+
+
+def _weight_bytes(resolved, dtype, trust_remote_code: bool) -> int | None:
+    from .models.device_map import meta_model, pieces_of
+    from .models.loading import model_dir
+
+    ref = resolved.spec.model
+    try:
+        if ref.scheme == "random":
+            from .models.random_models import random_config
+
+            config = random_config(ref.name, dict(ref.args))
+        else:
+            from transformers import AutoConfig
+
+            folder = model_dir(ref)
+            config = AutoConfig.from_pretrained(str(folder) if folder else ref.name, local_files_only=True,
+                                                revision=dict(ref.args).get("revision"),
+                                                trust_remote_code=trust_remote_code)
+        return pieces_of(meta_model(config, dtype, None, trust_remote_code)).total
+    except Exception:  # not cached, custom code, an unusual layout: the load itself will tell
+        return None
 
 
 def check_folders(cells: Iterable[Cell]) -> None:

@@ -61,6 +61,7 @@ def doctor() -> None:
     from ..resources import tbench_home
 
     t.add_row("TBENCH_HOME", str(tbench_home()))
+    t.add_row("compile cache", _compile_cache())
     t.add_row("self-check", _self_checks(problems))
     console.print(t)
     if problems:
@@ -130,6 +131,16 @@ def _flex(t) -> None:
         t.add_row("flex attention", "available")
     except ImportError:
         t.add_row("flex attention", "[yellow]not available[/]")
+
+
+def _compile_cache() -> str:
+    """Where compiled kernels persist, who chose the folder, and which of inductor's caches are on."""
+    from ..compile_cache import VARIABLE, caches_enabled, location
+
+    path, chosen = location()
+    off = [name for name, on in caches_enabled().items() if not on]
+    return (f"{path} ({'from ' + VARIABLE if chosen else 'under TBENCH_HOME'})"
+            + (f" [yellow]{', '.join(off)} cache off[/]" if off else ""))
 
 
 def _self_checks(problems: list[str]) -> str:

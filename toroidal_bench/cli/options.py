@@ -13,6 +13,10 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue a run: skip cel
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")]
 Device = Annotated[str | None, typer.Option("--device", help="cuda, cuda:1, cpu (default: cuda if present).")]
 Dtype = Annotated[str | None, typer.Option("--dtype", help="bf16, fp16, fp32 (default: bf16 on GPU, fp32 on CPU).")]
+DeviceMap = Annotated[str | None, typer.Option(
+    "--device-map",
+    help="Spread each model's layers over every visible GPU, for models larger than one: auto (balanced by "
+         "free memory) or sequential (fill each GPU first). One process; not under torchrun.")]
 Attn = Annotated[str | None, typer.Option(
     "--attn", help="sdpa, flex, flash2 or eager (default: the fastest that supports the encodings here).")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code",

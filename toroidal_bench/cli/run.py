@@ -30,7 +30,7 @@ def run_task(
     length: Annotated[list[int], typer.Option("--length", "-L", help="Context length in tokens; repeatable.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results file (.parquet).")],
     limit: o.Limit = None, seed: o.Seed = 0, resume: o.Resume = False, overwrite: o.Overwrite = False,
-    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
+    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None, device_map: o.DeviceMap = None,
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     beyond_max_positions: o.BeyondMaxPositions = False,
@@ -53,7 +53,7 @@ def run_suite(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Results file (default: results/SUITE-TIME.parquet).")]
     = None,
     limit: o.Limit = None, resume: o.Resume = False, overwrite: o.Overwrite = False,
-    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None,
+    device: o.Device = None, dtype: o.Dtype = None, attn: o.Attn = None, device_map: o.DeviceMap = None,
     trust_remote_code: o.TrustRemoteCode = False, haystack_dir: o.HaystackDir = None,
     data_dir: o.DataDir = None, max_batch_tokens: o.MaxBatchTokens = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Baseline results for relative gates.")] = None,
@@ -147,10 +147,12 @@ def _execute(cells, out: Path, args: dict[str, Any], suite: str | None):
     from .progress import RichReporter
 
     check_run(cells, device=args["device"], dtype=args["dtype"], attn=args["attn"],
-              trust_remote_code=args["trust_remote_code"], max_batch_tokens=args["max_batch_tokens"])
+              trust_remote_code=args["trust_remote_code"], max_batch_tokens=args["max_batch_tokens"],
+              device_map=args["device_map"])
     opts = RunOptions(out=out, resume=args["resume"], overwrite=args["overwrite"], device=args["device"],
                       dtype=args["dtype"], attn=args["attn"], trust_remote_code=args["trust_remote_code"],
-                      max_batch_tokens=args["max_batch_tokens"], suite=suite, seed=args["seed"],
+                      max_batch_tokens=args["max_batch_tokens"], device_map=args["device_map"], suite=suite,
+                      seed=args["seed"],
                       command=["tbench", *sys.argv[1:]])
     summary = run_cells(cells, opts, RichReporter())
     skipped = f", {summary.skipped} already complete" if summary.skipped else ""

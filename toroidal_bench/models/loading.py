@@ -108,24 +108,31 @@ def parse_dtype(name: str | None, device: str):
 
 
 def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bool = False,
-               attn: str | None = None) -> tuple[Any, Any]:
+               attn: str | None = None, device_map: str | dict[str, str] | None = None) -> tuple[Any, Any]:
     """The patched model (eval mode, on `device`) and its tokenizer. `attn` requests a backend
     (sdpa, flex, flash2, eager); None picks the fastest that supports the encodings on the device.
-    The backend used is `model.tbench_attention`."""
+    The backend used is `model.tbench_attention`. `device_map` spreads the model's layers over every
+    visible GPU instead (`auto` or `sequential`, see device_map.py; or a plan, module name → device),
+    and `model.tbench_device_map` says which layers went where."""
     from transformers.utils import logging as hf_logging
 
     from ..attention.backends import HF_NAMES, choose
+    from ..compile_cache import configure
 
+    configure()  # before anything compiles: kernels persist under TBENCH_HOME
     hf_logging.disable_progress_bar()  # tbench draws its own progress; a weight-loading bar per model is noise
 
     choice = choose(attn, resolved.encodings, str(device))
     owns_attention = any(e.attention for e in resolved.encodings)
     attn = "sdpa" if owns_attention else HF_NAMES[choice.backend]
     ref = resolved.spec.model
+    placement = None
+    if device_map is not None and not resolved.stored:  # a saved tbench model is planned once built
+        placement = _placement(resolved, dtype, device_map, trust_remote_code, attn)
     if ref.scheme == "random":
         from .random_models import build_random
 
-        model = build_random(ref.name, dict(ref.args), dtype, attn)
+        model = build_random(ref.name, dict(ref.args), dtype, attn, device_map=placement)
     elif resolved.stored:
         from . import saved
 
@@ -133,12 +140,15 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
     else:
         from transformers import AutoModelForCausalLM
 
-        model = _from_pretrained(AutoModelForCausalLM, ref, trust_remote_code, dtype=dtype, attn_implementation=attn)
+        placed = {"device_map": placement} if placement is not None else {}
+        model = _from_pretrained(AutoModelForCausalLM, ref, trust_remote_code, dtype=dtype, attn_implementation=attn,
+                                 **placed)
     tokenizer = load_tokenizer(resolved, trust_remote_code)
     model_type = architecture.model_type(model)
     for enc in resolved.encodings:
         enc.check(model_type)
-    model.to(device)
+    if device_map is None:
+        model.to(device)
     model.tbench_attention = choice.backend
     model.tbench_base_config = copy.deepcopy(model.config)  # what a saved model directory stores
     for enc in resolved.encodings[:resolved.stored]:
@@ -149,8 +159,46 @@ def load_model(resolved: ResolvedSpec, device: str, dtype, trust_remote_code: bo
         saved.load_weights(model, model_dir(ref))  # after the stored encodings: their tensors are in it
     for enc in resolved.encodings[resolved.stored:]:
         enc.apply(model)
+    if device_map is not None:
+        _dispatch(model, placement if placement is not None else _plan_for(model, device_map))
     model.eval()
     return model, tokenizer
+
+
+def _placement(resolved: ResolvedSpec, dtype, device_map: str | dict[str, str], trust_remote_code: bool,
+               attn: str) -> dict[str, str]:
+    """The device plan of a model not built yet, from a meta-device copy of its config."""
+    if isinstance(device_map, dict):
+        return dict(device_map)
+    from .device_map import meta_model
+
+    ref = resolved.spec.model
+    if ref.scheme == "random":
+        from .random_models import random_config
+
+        config = random_config(ref.name, dict(ref.args))
+    else:
+        from transformers import AutoConfig
+
+        config = _from_pretrained(AutoConfig, ref, trust_remote_code)
+    return _plan_for(meta_model(config, dtype, attn, trust_remote_code), device_map)
+
+
+def _plan_for(model: Any, device_map: str | dict[str, str]) -> dict[str, str]:
+    from .device_map import gpu_budgets, pieces_of, plan
+
+    if isinstance(device_map, dict):
+        return dict(device_map)
+    return plan(pieces_of(model), gpu_budgets(), device_map)
+
+
+def _dispatch(model: Any, placement: dict[str, str]) -> None:
+    """Every piece on its planned device, with the hooks that carry activations between devices."""
+    from .device_map import dispatch, pieces_of, summary
+
+    pieces = pieces_of(model)
+    dispatch(model, placement)
+    model.tbench_device_map = summary(placement, pieces)
 
 
 def load_tokenizer(resolved: ResolvedSpec, trust_remote_code: bool = False) -> Any:
@@ -198,5 +246,8 @@ def spec_hash(resolved: ResolvedSpec, model: Any) -> str:
         "model": {"scheme": ref.scheme, "name": ref.name, "args": dict(ref.args), "config": cfg},
         "encodings": [e.config() for e in resolved.encodings],
     }
+    init = getattr(model, "tbench_init", None)
+    if init is not None:  # random weights drawn on each GPU of a device map, not the one-device ones
+        payload["model"]["init"] = init
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

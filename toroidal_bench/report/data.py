@@ -25,7 +25,7 @@ CONFIDENCE = 0.95
 N_RESAMPLES = 1000
 #: run-metadata keys shown on the page, in this order (results.py's writer stores them under tbench.run)
 RUN_KEYS = ("run_id", "suite", "started", "finished", "resumed", "git_sha", "tbench_version", "torch_version",
-            "transformers_version", "python_version", "device", "dtype", "attention", "seed", "host", "command")
+            "transformers_version", "python_version", "device", "dtype", "attention", "decode_route", "seed", "host", "command")
 
 
 @dataclass
@@ -175,12 +175,19 @@ def cost(runs: Runs) -> pd.DataFrame:
 
 
 def peak_memory(runs: Runs) -> pd.DataFrame:
-    """Peak memory where the results hold it: rows of a `peak_bytes` metric (as `tbench diagnose`'s
-    profile names it), per (model spec, task, context length), in GiB; empty when none do."""
+    """Peak memory where the results hold it, per (model spec, task, context length), in GiB: rows of
+    a `peak_bytes` metric (as `tbench diagnose`'s profile names it) and each cell's peak device memory
+    in the run metadata (`cell_cost`, recorded by `tbench run` on a GPU); the larger where both exist;
+    empty when neither does."""
+    keys = ["series", "task", "context_length"]
     rows = runs.ok[runs.ok["metric"] == "peak_bytes"]
-    if rows.empty:
+    peaks = [rows[keys + ["value"]]] if not rows.empty else []
+    cells = _cell_peaks(runs)
+    if not cells.empty:
+        peaks.append(cells)
+    if not peaks:
         return pd.DataFrame()
-    peak = rows.groupby(["series", "task", "context_length"], sort=False)["value"].max() / 2**30
+    peak = pd.concat(peaks, ignore_index=True).groupby(keys, sort=False)["value"].max() / 2**30
     return peak.rename("peak GiB").reset_index().rename(columns={"series": "model spec",
                                                                  "context_length": "context length"})
 
@@ -207,6 +214,23 @@ def seed_spread(runs: Runs) -> pd.DataFrame:
                     "seeds": len(values), "mean": float(values.mean()), "sd": float(values.std(ddof=1)),
                     "per seed": ", ".join(f"{k}: {v:.4g}" for k, v in sorted(per_seed.items()))})
     return pd.DataFrame(out)
+
+
+def _cell_peaks(runs: Runs) -> pd.DataFrame:
+    """(series, task, context_length, value) of every cell with successful rows whose run metadata
+    records a peak."""
+    found = []
+    for path in runs.paths:
+        costs = runs.meta.get(str(path), {}).get("cell_cost") or {}
+        peaks = {cid: c.get("peak_bytes") for cid, c in costs.items() if isinstance(c, dict)}
+        peaks = {cid: v for cid, v in peaks.items() if v is not None}
+        if not peaks:
+            continue
+        ok = runs.ok
+        mine = ok[(ok["source"].astype(str) == str(path)) & ok["cell_id"].isin(list(peaks))]
+        mine = mine.drop_duplicates("cell_id")
+        found.append(mine[["series", "task", "context_length"]].assign(value=mine["cell_id"].map(peaks).astype(float)))
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
 
 
 def run_table(runs: Runs) -> pd.DataFrame:
