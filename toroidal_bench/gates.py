@@ -64,7 +64,7 @@ class Gate:
         if self.relative:
             return f"{where} {self.change} ≤ {self.max_drop:g}" + (" (CI)" if self.use_ci else "")
         if self.max_ratio is not None:
-            return f"{where} ≤ {self.max_ratio:g}× worse than {self.relative_to}"
+            return f"{where} within {self.max_ratio:g}× of {self.relative_to}"
         return f"{where} {self.op} {self.value:g}"
 
 
