@@ -186,3 +186,35 @@ def test_phase2_and_phase3_offline_then_the_decision_never_goes_without_phase8(t
     assert {"none", "alibi", "pi-spiral"} <= set(verdicts)
     assert "go" not in {v["verdict"] for v in verdicts.values()}
     assert all(v["phases"]["phase8"]["status"] == "no results" for v in verdicts.values())
+
+
+def test_a_training_step_is_a_suite_and_saves_a_model_later_suites_load(tmp_path):
+    out = tmp_path / "ft"
+    r = cli.invoke(app, ["run", "suite", "toroidal-finetune", "--profile", "offline", "--set", "train.steps=2",
+                         "--set", "train.batch_size=2", "--set", "train.length=128", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "config.json").is_file() and "evaluate it as" in r.output
+    from toroidal_bench.models.loading import resolve
+
+    # the injected toroidal layer travels with the folder: it resolves as the encoding of local:DIR
+    assert resolve(f"local:{out}").encoding_label.startswith("toroidal")
+    r = cli.invoke(app, ["run", "suite", "toroidal-finetune", "--profile", "offline", "--out", str(out)])
+    assert r.exit_code == 2 and "--overwrite" in r.output  # a finished model is never silently replaced
+
+
+def test_training_steps_are_validated_when_they_load(tmp_path):
+    def plan(body):
+        path = tmp_path / "t.yaml"
+        path.write_text("name: t\n" + body)
+        return load_plan(str(path))
+
+    with pytest.raises(UsageError, match="needs 'out'"):
+        plan("train: {model: 'random:llama-tiny'}\n")
+    with pytest.raises(UsageError, match="unknown key 'stepz'") as bad:
+        plan("train: {model: 'random:llama-tiny', stepz: 3, out: x}\n")
+    assert "did you mean 'steps'" in bad.value.line()
+    with pytest.raises(UsageError, match="a step of its own"):
+        plan("phases: [phase3]\ntrain: {model: 'random:llama-tiny', out: x}\n")
+    with pytest.raises(UsageError):
+        plan("train: {model: 'random:llama-tiny', steps: many, out: x}\n")
+    assert plan("train: {model: 'random:llama-tiny', steps: 3, out: x}\n").train["steps"] == 3

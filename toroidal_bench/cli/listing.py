@@ -46,7 +46,8 @@ def list_things(kind: Annotated[Kind, typer.Argument(help="What to list.")]) -> 
         for name in suite_files():
             plan = load_plan(name)
             if plan is not None:
-                t.add_row(name, f"reads {', '.join(plan.phases)}", "", plan.description)
+                what = f"trains {plan.train['model']}" if plan.train else f"reads {', '.join(plan.phases)}"
+                t.add_row(name, what, "", plan.description)
                 continue
             s = load_suite(name)
             t.add_row(name, f"{len(s.models)} × {len(s.tasks)} × {len(s.lengths)}", str(len(s.gates)), s.description)

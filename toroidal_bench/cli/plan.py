@@ -1,4 +1,5 @@
-"""`tbench run suite PLAN`: a plan suite's package (phase reports) or decision (verdict table)."""
+"""`tbench run suite PLAN`: a plan suite's package (phase reports), decision (verdict table) or
+training step."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from .output import console, err_console
 _COLOURS = {"go": "green", "no-go": "red", "incomplete": "yellow"}
 
 
-def run_plan(plan, out: Path | None) -> None:
+def run_plan(plan, out: Path | None, resume: bool = False, overwrite: bool = False) -> None:
     from ..suites.plan import phase_results
 
+    if plan.train is not None:
+        _train(plan, out, resume, overwrite)
+        return
     files = phase_results(plan)
     for phase, path in files.items():
         err_console.print(f"{phase}: {path if path else '[yellow]no results[/]'}", highlight=False)
@@ -25,6 +29,19 @@ def run_plan(plan, out: Path | None) -> None:
         _package(plan, files, out or Path("reports") / stamp)
     else:
         _decide(plan, files, out or Path("results") / f"{stamp}.json")
+
+
+def _train(plan, out: Path | None, resume: bool, overwrite: bool) -> None:
+    from ..training import build_config, prepare, train
+    from .train import progress_reporter
+
+    settings = {k: v for k, v in plan.train.items() if k != "out"}
+    cfg = build_config(None, {"name": plan.name, **settings})
+    folder = out or Path(plan.train["out"])
+    prepare(cfg, folder, resume=resume, overwrite=overwrite)  # every input check, before a model loads
+    summary = train(cfg, folder, resume=resume, overwrite=overwrite, reporter=progress_reporter())
+    err_console.print(f"saved [bold]{summary.out}[/] ({summary.trainable:,} of {summary.parameters:,} parameters "
+                      f"trained; {summary.wall_s:.0f}s) — evaluate it as local:{summary.out}", highlight=False)
 
 
 def _package(plan, files, out: Path) -> None:

@@ -69,15 +69,16 @@ def run_suite(
         "--models", help="Model specs, comma-separated, replacing the suite's models and grid "
                          "(e.g. ref:rope,ref:toroidal-d1); gates naming other models are skipped.")] = None,
 ) -> None:
-    """Run a suite, then check its gates (exit 1 when one fails). A plan suite (phase9, phase10) runs
-    no cells: it packages or judges the newest results of the phases it names."""
+    """Run a suite, then check its gates (exit 1 when one fails). A plan suite runs no cells: phase9
+    and phase10 package or judge the newest results of the phases they name, toroidal-finetune
+    trains (--out: the model folder)."""
     from ..suites import load_plan, load_suite, suite_cells
 
     plan = load_plan(suite, profile=profile, sets=set_, models=models)
     if plan is not None:
         from .plan import run_plan
 
-        run_plan(plan, out)
+        run_plan(plan, out, resume=resume, overwrite=overwrite)
         return
     s = load_suite(suite, profile=profile, sets=set_, models=models)
     for gate in s.dropped_gates:

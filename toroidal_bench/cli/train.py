@@ -63,14 +63,14 @@ def train(
 
         raise UsageError(f"unknown device '{device}'", "use cpu, or launch on GPUs with accelerate/torchrun")
     prepare(cfg, out, resume=resume, overwrite=overwrite)  # every input check, before a model loads
-    summary = run(cfg, out, resume=resume, overwrite=overwrite, device=device, reporter=_reporter())
+    summary = run(cfg, out, resume=resume, overwrite=overwrite, device=device, reporter=progress_reporter())
     loss = f"{summary.final_loss:.4f}" if summary.final_loss is not None else "—"
     err_console.print(f"saved [bold]{summary.out}[/] ({summary.parameters:,} parameters, "
                       f"{summary.trainable:,} trained; final loss {loss}; {summary.wall_s:.0f}s) — "
                       f"evaluate it as local:{summary.out}", highlight=False)
 
 
-def _reporter():
+def progress_reporter():
     from ..training import Reporter
 
     class Rich(Reporter):

@@ -1,8 +1,13 @@
-"""Plan suites: suites that run no cells of their own but read the results of earlier phases.
+"""Plan suites: the steps of an experiment plan that are not cells — packaging and judging earlier
+phases' results, and training a model for a later phase.
 
-A plan suite names `phases:` (other suites) and one action:
-  package: true   one report per phase (`tbench report` with that phase's gates), under one index page
-  decision: ...   the verdict table: go / no-go per encoding, by the rule the suite writes down
+A plan suite has one action:
+  package: true   one report per phase of its `phases:` (`tbench report` with that phase's gates),
+                  under one index page
+  decision: ...   the verdict table over its `phases:`: go / no-go per encoding, by the rule the suite
+                  writes down
+  train: ...      `tbench train` with the settings given (the keys of a training recipe, plus `out:`
+                  the model folder), so a workflow's fine-tuning is a suite like its other steps
 
 A phase's results are the newest `results/<phase>-*.parquet` (where `tbench run suite <phase>` writes
 by default), unless the plan's `results:` maps the phase to a file (relative to the working
@@ -31,7 +36,7 @@ from ..errors import UsageError
 from . import compose
 
 #: keys a plan's profile or --set may change
-LAYER_KEYS = {"description", "phases", "results", "package", "decision"}
+LAYER_KEYS = {"description", "phases", "results", "package", "decision", "train"}
 PLAN_KEYS = LAYER_KEYS | {"name", "profiles", "extends"}
 _DECISION_KEYS = {"preconditions", "require", "inform"}
 RESULTS_DIR = Path("results")
@@ -53,15 +58,24 @@ class Plan:
     package: bool = False
     decision: Decision | None = None
     profile: str | None = None
+    #: `tbench train` settings (recipe keys) and `out`, the folder the model is saved to
+    train: dict[str, Any] | None = None
 
 
 def is_plan(data: dict[str, Any]) -> bool:
-    return "phases" in data
+    return "phases" in data or "train" in data
 
 
 def load_plan(data: dict[str, Any], where: str, known: set[str], profile: str | None = None) -> Plan:
     """A plan from its merged YAML (profile and --set applied), every value checked."""
     compose.check_keys(data, PLAN_KEYS - {"profiles", "extends"}, f"plan suite {where}")
+    name, description = data.get("name", Path(where).stem), data.get("description", "")
+    if not isinstance(description, str):
+        raise UsageError(f"'description' in {where} must be a string")
+    if "train" in data:
+        if set(data) & {"phases", "results", "package", "decision"}:
+            raise UsageError(f"plan suite {where}: 'train' is a step of its own, without phases, package or decision")
+        return Plan(str(name), description, (), train=_train(data["train"], where), profile=profile)
     phases = _names(data.get("phases"), "phases", where, known)
     results = data.get("results") or {}
     if not isinstance(results, dict) or not all(isinstance(v, str) and v.strip() for v in results.values()):
@@ -76,10 +90,27 @@ def load_plan(data: dict[str, Any], where: str, known: set[str], profile: str | 
     decision = _decision(data["decision"], where, phases) if "decision" in data else None
     if package == (decision is not None):
         raise UsageError(f"plan suite {where} needs exactly one of 'package: true' and 'decision:'")
-    name, description = data.get("name", Path(where).stem), data.get("description", "")
-    if not isinstance(description, str):
-        raise UsageError(f"'description' in {where} must be a string")
     return Plan(str(name), description, phases, {str(k): v for k, v in results.items()}, package, decision, profile)
+
+
+def _train(item: Any, where: str) -> dict[str, Any]:
+    """The training step's settings, checked as `tbench train` checks a recipe (no model loads)."""
+    from ..training.config import FIELDS, build_config
+
+    if not isinstance(item, dict):
+        raise UsageError(f"'train' in {where} must be a mapping of training settings and 'out'")
+    out = item.get("out")
+    if not (isinstance(out, str) and out.strip() and out.isprintable()):
+        raise UsageError(f"'train' in {where} needs 'out': the folder the trained model is saved to")
+    unknown = sorted(set(item) - set(FIELDS) - {"out"})
+    if unknown:
+        from ..errors import did_you_mean
+
+        close = did_you_mean(unknown[0], sorted(FIELDS))
+        raise UsageError(f"'train' in {where} has unknown key '{unknown[0]}'",
+                         f"did you mean '{close}'?" if close else f"valid keys: out, {', '.join(FIELDS)}")
+    build_config(None, {k: v for k, v in item.items() if k != "out"})  # types and ranges, as a recipe's
+    return dict(item)
 
 
 def _decision(item: Any, where: str, phases: tuple[str, ...]) -> Decision:
