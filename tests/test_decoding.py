@@ -20,9 +20,9 @@ ROUTES = {
     "random:qwen2-tiny+alibi": "static",
     "random:phi-tiny": "static",
     "random:qwen2-tiny+yarn(factor=2)": "static",
-    "random:llama-small+toroidal(depth=2,layers=0..1)": "eager",
+    "random:llama-small+toroidal(depth=2,layers=0..1)": "static",
     "random:llama-tiny+attractor": "eager",
-    "random:llama-tiny+pi-spiral": "eager",
+    "random:llama-tiny+pi-spiral": "static",
     "random:llama-tiny+dynamic-ntk(factor=2)": "eager",
 }
 

@@ -81,9 +81,15 @@ def _static_blocker(model: Any) -> str:
     rope_type = getattr(getattr(architecture.base_model(model), "rotary_emb", None), "rope_type", "default")
     if "dynamic" in rope_type or rope_type == "longrope":
         return f"RoPE type '{rope_type}' recomputes its frequencies from the length"
+    capturable: tuple[str, ...] = ()  # modules whose decoding step reads nothing on the host, and their parts
     for name, module in model.named_modules():
         if module._forward_hooks or module._forward_pre_hooks or hasattr(module, "_hf_hook"):
             return f"forward hooks on '{name}'"
+        if name.startswith(capturable):
+            continue
+        if getattr(module, "static_decoding", False):
+            capturable += (f"{name}.",)
+            continue
         origin = type(module).__module__
         if not origin.startswith(("transformers.", "torch.")) and not isinstance(module, IdentityRotary):
             return f"{type(module).__name__} modules"

@@ -2,7 +2,10 @@
 
 Both stand in for a model's `rotary_emb` (HF "rotate_half" layout: pair m is dims m and m + M).
 Phases come from the exact int64 arithmetic of `phases` applied to `position_ids` — never to the
-current length — so prefill and incremental decoding see the same angles, up to position 2^31.
+current length — so prefill and incremental decoding see the same angles, for positions below 2^62.
+Everything is computed on the positions' device and nothing is read back on the host (no range check,
+no branch on values), so a decoding step through these modules can be captured in a CUDA graph
+(`static_decoding`).
 """
 
 from __future__ import annotations
@@ -19,11 +22,17 @@ TWO_PI = 2 * math.pi
 
 
 def fixed_mul(position_ids: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """(B, N) int positions, (M,) fixed-point freqs → (B, N, M) int64 (n·a_m mod 1) · 2^62."""
-    n = position_ids.to(torch.int64).clamp(min=0)  # padding may carry −1; it is masked anyway
-    if n.numel() and int(n.max()) >= phases.MAX_POSITION:
-        raise ValueError(f"position {int(n.max())} is beyond the exact range of π-Spiral (< 2^31)")
-    return phases.mul_mod(n[..., None], freqs)
+    """(B, N) int positions, (M,) fixed-point freqs → (B, N, M) int64 (n·a_m mod 1) · 2^62, exact for 0 ≤ n < 2^62.
+
+    `phases.mul_mod` is exact for n < 2^31; with n = n_hi·2^31 + n_lo the high part adds
+    n_hi·a·2^31 ≡ (n_hi·(a mod 2^31) mod 2^31)·2^31 (mod 2^62), a product below 2^62 again. For the
+    positions met in practice n_hi = 0 and this adds zero; it replaces a range check that would read
+    the positions on the host at every step.
+    """
+    n = position_ids.to(torch.int64).clamp(min=0)[..., None]  # padding may carry −1; it is masked anyway
+    n_hi, n_lo = n >> 31, n & phases.MASK31
+    high = ((n_hi * (freqs & phases.MASK31)) & phases.MASK31) << 31
+    return (phases.mul_mod(n_lo, freqs) + high) & phases.MASK62
 
 
 def fixed_phase(position_ids: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
@@ -44,6 +53,9 @@ def radius(position_ids: torch.Tensor, start: int) -> torch.Tensor:
 
 class _PhaseRotary(nn.Module):
     """Shared tail: phases (B, N, M) in turns → (cos, sin) (B, N, 2M) in x.dtype."""
+
+    #: a decoding step reads no tensor value on the host (models/decoding.py may capture it)
+    static_decoding = True
 
     def __init__(self, inv_freq: torch.Tensor, attention_scaling: float, radius_start: int | None):
         super().__init__()
@@ -99,12 +111,18 @@ class HybridRotary(_PhaseRotary):
         self.register_buffer("glide_whole", torch.from_numpy(whole), persistent=False)
         self.register_buffer("glide_frac", torch.from_numpy(frac), persistent=False)
 
+    @property
+    def static_decoding(self) -> bool:
+        """As π-Spiral's, unless the wrapped RoPE recomputes its frequencies from the length."""
+        rope_type = getattr(self.rope, "rope_type", "default")
+        return "dynamic" not in rope_type and rope_type != "longrope"
+
     @torch.no_grad()
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor):
         rope_cos, rope_sin = self.rope(x, position_ids)
-        pure = position_ids <= self.lo  # S(n) = 0: exactly RoPE
-        if bool(pure.all()):
-            return self._radius_only(x, position_ids, rope_cos, rope_sin)
+        # S(n) = 0: exactly RoPE. Both branches are computed and selected per position (no host read of
+        # whether every position is below the ramp)
+        pure = position_ids <= self.lo
         n = position_ids.to(torch.int64).clamp(min=0)
         j = (n - self.lo).clamp(0, self.width)
         s_int = self.glide_whole[j] + (n - self.lo - self.width).clamp(min=0)  # (B, N) exact

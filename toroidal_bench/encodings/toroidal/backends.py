@@ -18,6 +18,10 @@ All backends compute the same thing for q (B, H, Lq, d_s) and k, v (B, H_kv, Lk,
 - `flash2`: flash-attn's kernel, usable only without any bias or mask other than plain causal at
   depth 1 (it has no additive bias); anything else falls back to `sdpa` with a warning.
 
+A query offset held in a device tensor (one token over a static cache) stays on the device on `sdpa`
+and `manual`, which is where `auto` and `fused` send a single query token: such a step reads nothing on
+the host (`CAPTURABLE_STEP`).
+
 `resolve_backend` applies those rules and warns (ToroidalBackendWarning) whenever it falls back.
 `ROUTES` records what actually ran (`fused:merge_cudnn`, `flex`, …): the last call and a count per route.
 """
@@ -38,6 +42,12 @@ from .blockwise import blockwise_attention
 from .masks import Geometry, bias_block
 
 BACKENDS = ("auto", "fused", "sdpa", "flex", "manual", "ring", "flash2")
+#: backends that take a query offset held in a 0-d device tensor as it is (a decoding step on a static
+#: cache: bias built on the device); the others plan blocks and masks on the host and get it as an int
+OFFSET_ON_DEVICE = ("sdpa", "manual")
+#: backend settings whose single-token call always runs one of those: a decoding step that reads nothing
+#: on the host, so a static-cache step can be captured in a CUDA graph
+CAPTURABLE_STEP = ("auto", "fused", "sdpa", "manual")
 #: FlexAttention's kernels need head (here: sub-token) dims of at least 16
 FLEX_MIN_DIM = 16
 #: compile FlexAttention (False runs its unfused eager reference: same maths, L² memory; for tests)
@@ -141,6 +151,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: Geometry, backe
             backend = "auto"
     name = resolve_backend(backend, g, q, return_weights=return_weights, allow_flash2=allow_flash2)
     ROUTES.record(name)
+    if isinstance(g.q_offset, torch.Tensor) and name not in OFFSET_ON_DEVICE:
+        g = g.replace(q_offset=int(g.q_offset))  # a host read, on a route that is never captured
     if name == "flex":
         return _flex(q, k, v, g), None
     if name == "flash2":

@@ -86,7 +86,7 @@ class ToroidalCore(nn.Module):
         return q, k
 
     # -- attention ------------------------------------------------------------------------------
-    def geometry(self, *, causal: bool, q_offset: int = 0, key_valid=None, token_mask=None,
+    def geometry(self, *, causal: bool, q_offset: int | torch.Tensor = 0, key_valid=None, token_mask=None,
                  token_bias=None) -> Geometry:
         return Geometry(depth=self.depth, lam=self.lambda_distance, period=self.period,
                         scale=1.0 / math.sqrt(self.d_sub), causal=causal, window=self.window_size,

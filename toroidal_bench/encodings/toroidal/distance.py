@@ -34,6 +34,8 @@ def subtoken_distance(qi: torch.Tensor, ki: torch.Tensor, depth: int, period: in
     """
     i, j = qi // depth + q_offset, ki // depth  # tokens
     seq = circular_offset(i, j, period).to(torch.float32) / period
+    if depth == 1:  # one platter: no depth term (adding its zeros would change nothing)
+        return seq
     dep = (qi % depth - ki % depth).abs().to(torch.float32) / depth  # platters k − l
     return seq + dep
 

@@ -27,7 +27,7 @@ Which kernel call runs:
   one element-causal fused call and adds the within-token keys it misses through its log-sum-exp.
 
 Everything else (wrap-around P < 2·L, a window that bites, padding or explicit masks, prefill on top of a
-cache, no causal mask) is not this route's: `blocker` says why and the caller falls back (flex on GPU).
+cache, a static cache, no causal mask) is not this route's: `blocker` says why and the caller falls back (flex on GPU).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def _is_zero(lam) -> bool:
 
 def blocker(g: Geometry, q: torch.Tensor, k: torch.Tensor) -> str | None:
     """Why this call cannot take the fused route, or None when it is exact."""
+    if isinstance(g.q_offset, torch.Tensor):  # checked first: every test below would read it on the host
+        return "a static cache (the query's slot is a device tensor; the empty slots after it need a mask)"
     depth = g.depth
     nq, nk = q.shape[2] // depth, k.shape[2] // depth  # tokens
     reach = g.q_offset + nq - 1  # the largest visible token distance i − j

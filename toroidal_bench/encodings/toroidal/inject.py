@@ -13,6 +13,12 @@ padding the 4-D mask carries. The cache stores keys already rotated and permuted
 queries of a call sit after the `kv_len − q_len` cached tokens, and every position-dependent quantity
 (rotary angles from `position_ids`, the distance and window of fixed period P) depends on absolute
 positions or their differences, never on the current length — so prefill and cached decoding agree.
+
+On a static cache (transformers' StaticCache: a fixed number of slots, the empty ones after the query)
+the query's slot is the cache's own tensor count of written slots, not `kv_len − q_len`. A single-token
+step there reads nothing on the host: the offset stays a 0-d device tensor, the key validity comes from
+the mask row on the device (`from_step_mask`), and the bias of the one query over every slot is built on
+the device, O(slots) — so the step can be captured in a CUDA graph (`static_decoding`).
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from torch import nn
 
 from ...errors import SpecError
 from ...models import architecture
+from .backends import CAPTURABLE_STEP
 from .core import ToroidalCore
 from .layout import check_divisible
-from .masks import from_hf_mask
+from .masks import from_hf_mask, from_step_mask
 
 
 class ToroidalHFAttention(nn.Module):
@@ -68,11 +75,24 @@ class ToroidalHFAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(k, v, self.layer_idx)  # (B, H_kv, kv_len, d_k)
         kv_len = k.shape[2]
-        key_valid, token_mask, token_bias = from_hf_mask(attention_mask, n, kv_len)
-        g = self.core.geometry(causal=True, q_offset=kv_len - n, key_valid=key_valid, token_mask=token_mask,
+        # a growing cache holds exactly the keys so far (an int); a static one counts its written slots in a tensor
+        seen = cache.get_seq_length(self.layer_idx) if cache is not None else kv_len
+        if isinstance(seen, torch.Tensor) and n == 1:  # one decoding step on a static cache: all on the device
+            q_offset = seen - 1
+            key_valid, token_bias = from_step_mask(attention_mask, kv_len)
+            token_mask = None
+        else:
+            q_offset = int(seen) - n if isinstance(seen, torch.Tensor) else kv_len - n
+            key_valid, token_mask, token_bias = from_hf_mask(attention_mask, n, kv_len)
+        g = self.core.geometry(causal=True, q_offset=q_offset, key_valid=key_valid, token_mask=token_mask,
                                token_bias=token_bias)
         out, weights = self.core.attend(q, k, v, g, return_weights=bool(kwargs.get("output_attentions")))
         return getattr(self, self.out_name)(self.core.merge(out)), weights
+
+    @property
+    def static_decoding(self) -> bool:
+        """Does a single-token step on a static cache read nothing on the host (so it can be captured)?"""
+        return self.core.backend in CAPTURABLE_STEP
 
 
 def replace_attention_layers(model: Any, enc: Any) -> list[int]:

@@ -13,6 +13,10 @@ own token is no leak). The rules, all optional, are combined with AND:
 
 `bias_block` materializes the float bias of one block of sub-token rows × columns (for SDPA, the manual
 path and the blockwise/ring path); FlexAttention evaluates the same rules per element (backends.py).
+
+The query offset is a Python int, or — for one query token over a static KV cache, whose slots after
+the query are empty — a 0-d device tensor (the cache's own count of written slots, minus one), so that
+a decoding step reads nothing on the host and can be captured (`bias_block` accepts either).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class Geometry:
     scale: float
     causal: bool = False
     window: int | None = None
-    q_offset: int = 0
+    q_offset: int | torch.Tensor = 0  # token of the call's first query; a 0-d tensor on a static cache
     key_valid: torch.Tensor | None = None  # (B, Nk) bool
     token_mask: torch.Tensor | None = None  # (B, Nq, Nk) bool, True = attend
     token_bias: torch.Tensor | None = None  # (B, Nq, Nk) float, added to the scores
@@ -110,3 +114,24 @@ def from_hf_mask(mask: torch.Tensor | None, q_len: int, kv_len: int
     if torch.equal(m, causal[None] & key_valid[:, None, :]):
         return (None if bool(key_valid.all()) else key_valid), None, None
     return None, m, None
+
+
+def from_step_mask(mask: torch.Tensor | None, kv_len: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """One query token's 4-D mask (B, 1, 1, kv) over a static cache → (key_valid (B, kv), token_bias
+    (B, 1, kv) or None), computed on the device without reading any value on the host.
+
+    The mask row of a single query already says which keys it may see (padding, and the empty slots
+    after it). A bool row is the key validity itself; a float row (0 / large negative, or a genuine
+    additive bias) gives validity where it is above min/2 and is added as a bias there (adding the
+    zeros of a plain mask changes no score). None (no mask) leaves the causal rule alone to hide the
+    empty slots.
+    """
+    if mask is None:
+        return None, None
+    if mask.dim() != 4:
+        raise ValueError(f"expected a 4-D attention mask (B, 1, q, kv), got shape {tuple(mask.shape)}")
+    row = mask[:, 0, -1, :kv_len]  # (B, kv)
+    if row.dtype == torch.bool:
+        return row, None
+    valid = row > torch.finfo(row.dtype).min / 2
+    return valid, row.masked_fill(~valid, 0)[:, None, :]

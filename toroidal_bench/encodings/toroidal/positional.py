@@ -61,6 +61,15 @@ class Toroidal3DPositionalEncoding(nn.Module):
         self.turns = torch.clamp(torch.round(omega * self.period / (2 * math.pi)), min=1).to(torch.int64)
         self.omega = 2 * math.pi * self.turns.double() / self.period if periodic else omega
         self.phi = self._depth_frequencies((math.pi / depth) * depth_base ** (-2.0 * m / d_model))
+        self._on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def _tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(turns, ω, depth angles k·φ (D, M)) on `device`, copied once: a copy from the host inside a
+        decoding step would be a host-to-device transfer on every step (and break a CUDA graph capture)."""
+        if device not in self._on_device:
+            dep = torch.arange(self.depth, dtype=torch.float64)[:, None] * self.phi  # (D, M)
+            self._on_device[device] = (self.turns.to(device), self.omega.to(device), dep.to(device))
+        return self._on_device[device]
 
     def _depth_frequencies(self, phi: torch.Tensor) -> torch.Tensor:
         return phi
@@ -68,12 +77,11 @@ class Toroidal3DPositionalEncoding(nn.Module):
     def angles(self, positions: torch.Tensor) -> torch.Tensor:
         """Integer positions (..., N) → angles (..., N, D, d/2), float64."""
         pos = positions.to(torch.int64)[..., None]  # (..., N, 1)
+        turns, omega, dep = self._tables(pos.device)
         if self.periodic:
-            turns = self.turns.to(pos.device)
             seq = (2 * math.pi / self.period) * ((pos * turns) % self.period).double()  # exact wrap
         else:
-            seq = pos.double() * self.omega.to(pos.device)
-        dep = torch.arange(self.depth, device=pos.device, dtype=torch.float64)[:, None] * self.phi.to(pos.device)
+            seq = pos.double() * omega
         return seq[..., None, :] + dep  # (..., N, D, M)
 
     def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
