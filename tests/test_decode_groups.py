@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import toroidal_bench as tb
-from toroidal_bench.models import decoding
+from toroidal_bench.models import decoding, grouped_attention
 from toroidal_bench.models.decoding import Decoder, Route, group_rows, group_sizes
 from toroidal_bench.tasks.base import Generate
 
@@ -184,9 +184,19 @@ def test_group_sizes_are_even(n, rows, sizes):
     assert group_sizes(n, rows) == sizes
 
 
-def test_grouped_sdpa_equals_transformers_sdpa():
+def _count_repeats(monkeypatch) -> list:
+    from transformers.integrations import sdpa_attention
+
+    repeats = []
+    real = sdpa_attention.repeat_kv
+    monkeypatch.setattr(sdpa_attention, "repeat_kv", lambda *a: repeats.append(a[0].shape) or real(*a))
+    return repeats
+
+
+def test_grouped_sdpa_equals_transformers_sdpa_without_repeating_heads(monkeypatch):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    repeats = _count_repeats(monkeypatch)
     torch.manual_seed(0)
     module = torch.nn.Module()
     module.num_key_value_groups, module.is_causal = 3, True
@@ -194,33 +204,37 @@ def test_grouped_sdpa_equals_transformers_sdpa():
     k, v = (torch.randn(2, 2, 20, 8, dtype=torch.float64) for _ in range(2))
     mask = torch.zeros(2, 1, 1, 20, dtype=torch.bool)
     mask[0, ..., 3:17] = mask[1, ..., 9:20] = True  # left padding, unwritten slots
-    ours, _ = decoding.grouped_sdpa(module, q, k, v, mask, scaling=0.3)
+    ours, _ = grouped_attention.grouped_sdpa(module, q, k, v, mask, scaling=0.3)
+    assert not repeats
     theirs, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.3)
     assert ours.shape == theirs.shape == (2, 1, 6, 8)
     assert torch.allclose(ours, theirs, atol=1e-12)
     # more than one query: transformers' own function
     q3 = torch.randn(2, 6, 3, 8, dtype=torch.float64)
     mask3 = torch.ones(2, 1, 3, 20, dtype=torch.bool).tril(diagonal=17)
-    assert torch.equal(decoding.grouped_sdpa(module, q3, k, v, mask3)[0], sdpa_attention_forward(module, q3, k, v, mask3)[0])
+    assert torch.equal(grouped_attention.grouped_sdpa(module, q3, k, v, mask3)[0],
+                       sdpa_attention_forward(module, q3, k, v, mask3)[0])
 
 
-def test_grouped_attention_switches_stock_sdpa_only_inside(runners, monkeypatch):
+def test_decoding_steps_never_repeat_kv_heads(runners, monkeypatch):
     runner = _runner(runners, "random:llama-tiny")
-    seen = []
-    real = decoding.grouped_sdpa
-    monkeypatch.setattr(decoding, "grouped_sdpa", lambda *a, **k: seen.append(1) or real(*a, **k))
-    decoding._register_grouped_sdpa.cache_clear()  # register the counting wrapper
-    try:
-        ids, mask = runner._left_pad(PROMPTS[:2])
-        with decoding.grouped_attention(runner.model):
-            assert runner.model.config._attn_implementation == decoding.GROUPED_SDPA
-        assert runner.model.config._attn_implementation == "sdpa"
-        Decoder(runner.model).decode(ids, mask, 3, [], runner.pad_id)
-        assert len(seen) == 2 * runner.model.config.num_hidden_layers  # the two steps' layers, not the prefill
-        seen.clear()
-        Decoder(runner.model, grouped_heads=False).decode(ids, mask, 3, [], runner.pad_id)
-        assert not seen
-    finally:
-        monkeypatch.undo()
-        decoding._register_grouped_sdpa.cache_clear()
-        decoding._register_grouped_sdpa()
+    ids, mask = runner._left_pad(PROMPTS[:2])  # padded: the prefill's masked SDPA repeats them, once
+    repeats = _count_repeats(monkeypatch)
+    Decoder(runner.model).decode(ids, mask, 5, [], runner.pad_id)
+    assert [shape[2] for shape in repeats] == [ids.shape[1]] * (2 * runner.model.config.num_hidden_layers)
+    repeats.clear()
+    Decoder(runner.model, grouped_heads=False).decode(ids, mask, 5, [], runner.pad_id)
+    steps = 0 if grouped_attention.library_groups_heads() else 4 * 2 * runner.model.config.num_hidden_layers
+    assert len(repeats) == 2 * runner.model.config.num_hidden_layers + steps
+
+
+def test_grouped_attention_switches_stock_sdpa_only_inside(runners):
+    runner = _runner(runners, "random:llama-tiny")
+    with grouped_attention.grouped_attention(runner.model):
+        inside = runner.model.config._attn_implementation
+    assert inside == ("sdpa" if grouped_attention.library_groups_heads() else grouped_attention.GROUPED_SDPA)
+    assert runner.model.config._attn_implementation == "sdpa"
+    alibi = _runner(runners, "random:qwen2-tiny+alibi").model.config
+    before = alibi._attn_implementation
+    with grouped_attention.grouped_attention(_runner(runners, "random:qwen2-tiny+alibi").model):
+        assert alibi._attn_implementation == before  # an encoding's own function: left alone

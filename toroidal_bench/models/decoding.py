@@ -19,9 +19,9 @@ one static cache, right-aligned at the group's widest prompt, so every row's nex
 same slot; the group then decodes as one batch, with one captured graph. The eager route keeps one
 prefill batch per decode batch (its modules carry Python state from their own prefill).
 
-In a decoding step the model's stock SDPA attention goes through `grouped_sdpa`, which keeps the
-grouped KV heads as they are (transformers repeats them to every query head whenever a mask is given,
-a copy of the whole cache per layer and step).
+In a static decoding step the model's stock SDPA attention goes through grouped_attention.py, which
+keeps the grouped KV heads as they are (transformers repeats them to every query head whenever a mask
+is given: a copy of the whole cache per layer and step).
 
 EOS ends a row on the device (its later tokens are padding). Stop strings and "every row is done"
 are looked at on the host every `check_every` steps: one host sync per `check_every` steps, not per
@@ -32,15 +32,15 @@ graph's shape).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from . import architecture
+from .grouped_attention import grouped_attention
 
 #: rows of one generation batch at most (bounds the logits and the graph's buffers)
 MAX_ROWS = 256
@@ -453,55 +453,3 @@ def capture(fn: Callable[[], None]) -> tuple[Any, str]:
         torch.cuda.synchronize()
         return None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     return graph, ""
-
-
-# -- attention of a decoding step -------------------------------------------------------------------
-
-GROUPED_SDPA = "tbench_grouped_decode"
-
-
-def grouped_sdpa(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                 attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
-                 **kwargs: Any) -> tuple[torch.Tensor, None]:
-    """transformers' SDPA attention for one query token per row, without repeating the KV heads: the
-    query heads that share a KV head become that head's query rows (they read the same keys under the
-    same mask). Anything else goes to transformers' own function."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    groups = getattr(module, "num_key_value_groups", 1)
-    b, heads, q_len, _ = query.shape
-    biased = any(kwargs.get(name) is not None for name in ("position_bias", "s_aux", "sinks", "softcap"))
-    per_head_mask = attention_mask is not None and attention_mask.shape[1] != 1
-    if q_len != 1 or groups == 1 or dropout or biased or per_head_mask:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
-    # query head h reads KV head h // groups (repeat_kv's order): (B, H, 1, d) → (B, H_kv, groups, d)
-    grouped = query.reshape(b, key.shape[1], groups, query.shape[-1])
-    # the mask (B, 1, 1, keys) holds for every query row alike
-    out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=attention_mask,
-                                                           scale=scaling)  # (B, H_kv, groups, d_v)
-    return out.reshape(b, heads, 1, out.shape[-1]).transpose(1, 2).contiguous(), None
-
-
-@functools.cache
-def _register_grouped_sdpa() -> None:
-    from transformers import AttentionInterface
-
-    AttentionInterface.register(GROUPED_SDPA, grouped_sdpa)
-
-
-@contextmanager
-def grouped_attention(model: Any) -> Iterator[None]:
-    """Inside: attention modules running transformers' own SDPA run `grouped_sdpa` (masks passed as
-    4-D tensors never look the name up)."""
-    _register_grouped_sdpa()
-    configs = {id(m.config): m.config for m in model.modules()
-               if hasattr(m, "num_key_value_groups") and hasattr(m, "config")}
-    switched = [c for c in configs.values() if c._attn_implementation == "sdpa"]
-    for config in switched:
-        config._attn_implementation_internal = GROUPED_SDPA  # not the setter: it recurses into sub-configs
-    try:
-        yield
-    finally:
-        for config in switched:
-            config._attn_implementation_internal = "sdpa"
