@@ -163,7 +163,7 @@ def group_rows(budget: int | None, decode_row: int, prefill_row: int, prefill_ro
                cap: int = MAX_ROWS) -> tuple[int, int]:
     """(rows of a decode group, rows of each of its prefill sub-batches) when `budget` device bytes
     hold the group's decode rows plus one prefill sub-batch at a time. `prefill_rows`: what the token
-    budget allows a sub-batch; a sub-batch shrinks before the group does. No budget: no limit but `cap`."""
+    budget allows a sub-batch; cut to what fits beside as many decode rows. No budget: no limit but `cap`."""
     prefill_rows = max(1, min(prefill_rows, cap))
     if budget is None:
         return cap, prefill_rows
@@ -201,7 +201,7 @@ Part = tuple[torch.Tensor, torch.Tensor]  # one prefill sub-batch: ids, mask (b,
 class Decoder:
     """Greedy decoding of left-padded batches on one model. Keeps the last static session (cache,
     buffers, CUDA graph) for the next batch of the same rows and cache length. `grouped_heads`: decoding
-    steps attend through `grouped_sdpa` where the model uses transformers' own SDPA."""
+    steps attend through grouped_attention.py where the model uses transformers' own SDPA."""
 
     def __init__(self, model: Any, route: Route | None = None, check_every: int = 8, grouped_heads: bool = True):
         self.model = model
