@@ -10,7 +10,8 @@ Parts (random-init Qwen2-0.5B shape, bf16; `--smoke`: a tiny Qwen2 shape, also o
   groups  RULER-like load: N random prompts of about L tokens, M new tokens, through Runner.generate
           in several modes — `after` (decode groups: sub-batched prefills into one static cache,
           grouped-head decode attention), `before` (each prefill batch decoded alone, heads repeated),
-          `groups_only`, `heads_only` — wall seconds, prefill seconds, decode groups and sizes
+          `after_unpadded` (`after` with prefills of one prompt length each), `groups_only`,
+          `heads_only` — wall seconds, prefill seconds, prefill calls, decode groups and their rows
 
 Decode-only figures subtract a 1-token generation (prefill + first token) from an N-token one, so
 per step = (t(N) − t(1)) / (N − 1), for wall time and kernel time alike. The JSON is rewritten after
@@ -229,9 +230,9 @@ def part_batch(a, model, runner) -> dict:
             "same_outputs": sum(x == y for x, y in zip(outs, texts, strict=True)), **peak}
 
 
-#: mode → (decode groups, grouped-head decode attention)
-GROUP_MODES = {"after": (True, True), "before": (False, False), "groups_only": (True, False),
-               "heads_only": (False, True)}
+#: mode → (decode groups, grouped-head decode attention, unpadded prefills)
+GROUP_MODES = {"after": (True, True, False), "before": (False, False, False), "after_unpadded": (True, True, True),
+               "groups_only": (True, False, False), "heads_only": (False, True, False)}
 
 
 def part_groups(a, model, runner) -> dict:
@@ -249,14 +250,14 @@ def part_groups(a, model, runner) -> dict:
     modes = REC.results.setdefault("groups_modes", {})
     texts: dict = {}
     for mode in a.group_modes:
-        groups, heads = GROUP_MODES[mode]
+        groups, heads, unpadded = GROUP_MODES[mode]
         tb = Runner(model, runner.tokenizer, max_batch_tokens=a.group_batch_tokens, group_decoding=groups)
-        tb.decoder.grouped_heads = heads
+        tb.decoder.grouped_heads, tb.prefill_unpadded = heads, unpadded
         REC.guarded(modes, mode, lambda tb=tb, mode=mode: _time_groups(tb, reqs, warm, texts, mode, decoding))
         del tb
     out = {"prompts": len(reqs), "prompt_tokens": [min(widths), max(widths)], "new_tokens": a.group_new,
            "max_batch_tokens": a.group_batch_tokens, "modes": list(modes)}
-    for mode in ("before", "groups_only", "heads_only"):
+    for mode in ("before", "after_unpadded", "groups_only", "heads_only"):
         if "seconds" in modes.get("after", {}) and "seconds" in modes.get(mode, {}):
             out[f"after_vs_{mode}_speedup"] = modes[mode]["seconds"] / modes["after"]["seconds"]
             out[f"after_vs_{mode}_identical_outputs"] = sum(x == y for x, y in zip(texts["after"], texts[mode],

@@ -109,6 +109,18 @@ def test_a_group_prefills_per_sub_batch_and_decodes_once(runners, monkeypatch):
     assert calls.steps == [1] * 9 + [2] * 9 + [3] * 9
 
 
+def test_unpadded_prefills_take_one_length_each(monkeypatch):
+    runner = tb.load("random:llama-tiny", device="cpu", max_batch_tokens=64)
+    prompts = PROMPTS + [PROMPTS[1][::-1], PROMPTS[3][::-1]]  # two more of 31 and 17 tokens
+    reqs = [Generate(tuple(p), 6) for p in prompts]
+    padded = runner.generate(reqs)
+    runner.prefill_unpadded = True
+    calls = _Calls(monkeypatch)
+    assert runner.generate(reqs) == padded
+    assert sorted(calls.prefills) == sorted([(1, 40), (2, 31), (1, 23), (2, 17), (1, 9), (1, 4)])
+    assert calls.steps == [8] * 5
+
+
 def test_groups_follow_the_memory_budget(monkeypatch):
     runner = tb.load("random:llama-tiny", device="cpu", max_batch_tokens=10**6)
     decode_row = decoding.decode_row_bytes(runner.model, 40, 6)
