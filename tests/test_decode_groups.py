@@ -250,3 +250,21 @@ def test_grouped_attention_switches_stock_sdpa_only_inside(runners):
     before = alibi._attn_implementation
     with grouped_attention.grouped_attention(_runner(runners, "random:qwen2-tiny+alibi").model):
         assert alibi._attn_implementation == before  # an encoding's own function: left alone
+
+
+def test_a_group_out_of_memory_is_halved_and_retried(monkeypatch):
+    runner = tb.load("random:llama-tiny", device="cpu", max_batch_tokens=64)
+    reqs = [Generate(tuple(p), 6) for p in PROMPTS]
+    expected = runner.generate(reqs)
+    real = runner.decoder.decode_parts
+    rows = []
+
+    def flaky(parts, *args, **kwargs):
+        rows.append(sum(ids.shape[0] for ids, _ in parts))
+        if rows[-1] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(parts, *args, **kwargs)
+
+    monkeypatch.setattr(runner.decoder, "decode_parts", flaky)
+    assert runner.generate(reqs) == expected
+    assert rows == [6, 3, 1, 2, 3, 1, 2] and runner.max_batch_tokens == 8  # halved at each of 3 failures

@@ -255,14 +255,16 @@ class Runner:
     def _with_backoff(self, batch: list[int], fn: Callable[[list[int]], None]) -> None:
         try:
             fn(batch)
+            return
         except torch.OutOfMemoryError:
             if len(batch) == 1:
                 raise
-            torch.cuda.empty_cache()
-            half = len(batch) // 2
-            self.max_batch_tokens = max(1, self.max_batch_tokens // 2)  # remember for later batches
-            self._with_backoff(batch[:half], fn)
-            self._with_backoff(batch[half:], fn)
+        # retried outside the handler: the failed attempt's frames (and their tensors) are gone by now
+        torch.cuda.empty_cache()
+        half = len(batch) // 2
+        self.max_batch_tokens = max(1, self.max_batch_tokens // 2)  # remember for later batches
+        self._with_backoff(batch[:half], fn)
+        self._with_backoff(batch[half:], fn)
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
