@@ -7,6 +7,11 @@ Parts (random-init Qwen2-0.5B shape, bf16; `--smoke`: a tiny Qwen2 shape, also o
           decoding step vs the GPU's kernel time per step (torch.profiler), kernel launches per step,
           graphs dynamo compiled during the first and the timed generation
   batch   B passkey prompts of L tokens through Runner.generate vs model.generate: prompts/s, same outputs
+  groups  RULER-like load: N random prompts of about L tokens, M new tokens, through Runner.generate
+          in several modes — `after` (decode groups: sub-batched prefills into one static cache,
+          grouped-head decode attention), `before` (each prefill batch decoded alone, heads repeated),
+          `after_unpadded` (`after` with prefills of one prompt length each), `groups_only`,
+          `heads_only` — wall seconds, prefill seconds, prefill calls, decode groups and their rows
 
 Decode-only figures subtract a 1-token generation (prefill + first token) from an N-token one, so
 per step = (t(N) − t(1)) / (N − 1), for wall time and kernel time alike. The JSON is rewritten after
@@ -14,6 +19,7 @@ every measurement, so a run cut short keeps what it measured.
 
     PYTHONPATH=. python benchmarks/decode.py --out decode.json
     PYTHONPATH=. python benchmarks/decode.py --parts check --dtype float32 --out check32.json
+    PYTHONPATH=. python benchmarks/decode.py --parts groups --encodings rope --out groups.json
     PYTHONPATH=. python benchmarks/decode.py --smoke --out smoke.json   # tiny sizes, CPU or GPU
 """
 
@@ -224,7 +230,76 @@ def part_batch(a, model, runner) -> dict:
             "same_outputs": sum(x == y for x, y in zip(outs, texts, strict=True)), **peak}
 
 
-PARTS = {"check": part_check, "single": part_single, "padded": part_padded, "batch": part_batch}
+#: mode → (decode groups, grouped-head decode attention, unpadded prefills)
+GROUP_MODES = {"after": (True, True, False), "before": (False, False, False), "after_unpadded": (True, True, True),
+               "groups_only": (True, False, False), "heads_only": (False, True, False)}
+
+
+def part_groups(a, model, runner) -> dict:
+    """Runner.generate on a RULER-like cell, once per mode; each mode's record is saved as it ends."""
+    from toroidal_bench.models import decoding
+    from toroidal_bench.models.runner import Runner
+    from toroidal_bench.tasks.base import Generate
+
+    g = torch.Generator().manual_seed(3)
+    top = a.group_length - a.group_new  # RULER's prompt budget: the length less the answer budget
+    widths = torch.randint(top - a.group_spread, top + 1, (a.group_prompts,), generator=g).tolist()
+    vocab = model.config.vocab_size
+    reqs = [Generate(tuple(torch.randint(3, vocab, (w,), generator=g).tolist()), a.group_new) for w in widths]
+    warm = [Generate(tuple(range(3, 3 + w)), 4) for w in (a.group_length // 64, a.group_length // 80)]
+    modes = REC.results.setdefault("groups_modes", {})
+    texts: dict = {}
+    for mode in a.group_modes:
+        groups, heads, unpadded = GROUP_MODES[mode]
+        tb = Runner(model, runner.tokenizer, max_batch_tokens=a.group_batch_tokens, group_decoding=groups)
+        tb.decoder.grouped_heads, tb.prefill_unpadded = heads, unpadded
+        REC.guarded(modes, mode, lambda tb=tb, mode=mode: _time_groups(tb, reqs, warm, texts, mode, decoding))
+        del tb
+    out = {"prompts": len(reqs), "prompt_tokens": [min(widths), max(widths)], "new_tokens": a.group_new,
+           "max_batch_tokens": a.group_batch_tokens, "modes": list(modes)}
+    for mode in ("before", "after_unpadded", "groups_only", "heads_only"):
+        if "seconds" in modes.get("after", {}) and "seconds" in modes.get(mode, {}):
+            out[f"after_vs_{mode}_speedup"] = modes[mode]["seconds"] / modes["after"]["seconds"]
+            out[f"after_vs_{mode}_identical_outputs"] = sum(x == y for x, y in zip(texts["after"], texts[mode],
+                                                                                   strict=True))
+    return out
+
+
+def _time_groups(tb, reqs, warm, texts: dict, mode: str, decoding) -> dict:
+    """Wall time of tb.generate(reqs); its prefills' time (synced around each), groups and their sizes."""
+    tb.generate(warm)  # kernels, allocator and cuBLAS warm; the timed call captures its own graphs
+    prefills, groups = [], []
+    real_prefill, real_parts = decoding._prefill, tb.decoder.decode_parts
+
+    def timed_prefill(model, ids, mask):
+        REC.sync()
+        t0 = time.perf_counter()
+        result = real_prefill(model, ids, mask)
+        REC.sync()
+        prefills.append(time.perf_counter() - t0)
+        return result
+
+    def counted_parts(parts, *args, **kwargs):
+        groups.append((sum(ids.shape[0] for ids, _ in parts), len(parts)))
+        return real_parts(parts, *args, **kwargs)
+
+    decoding._prefill, tb.decoder.decode_parts = timed_prefill, counted_parts
+    base = REC.reset_peak()
+    try:
+        outs: list = []
+        seconds = wall(lambda: outs.extend(tb.generate(reqs)))
+    finally:
+        decoding._prefill = real_prefill
+        del tb.decoder.decode_parts
+    texts[mode] = outs
+    sizes = sorted({rows for rows, _ in groups}, reverse=True)
+    return {"seconds": seconds, "s_per_prompt": seconds / len(reqs), "prefill_s": sum(prefills),
+            "decode_s": seconds - sum(prefills), "prefill_calls": len(prefills), "decode_groups": len(groups),
+            "group_rows": sizes, "route": str(tb.decoder.last_route), **REC.peak_gib(base)}
+
+
+PARTS = {"check": part_check, "single": part_single, "padded": part_padded, "batch": part_batch,
+         "groups": part_groups}
 
 
 def run_encoding(a, encoding: str) -> None:
@@ -257,6 +332,12 @@ def main() -> int:
     p.add_argument("--check-new", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--batch-length", type=int, default=8192)
+    p.add_argument("--group-prompts", type=int, default=100)
+    p.add_argument("--group-length", type=int, default=32768, help="RULER length: prompts take it less the new tokens")
+    p.add_argument("--group-new", type=int, default=128)
+    p.add_argument("--group-spread", type=int, default=256, help="prompts are up to this many tokens shorter")
+    p.add_argument("--group-batch-tokens", type=int, default=65536, help="the Runner's max_batch_tokens")
+    p.add_argument("--group-modes", nargs="+", default=["after", "before"], choices=list(GROUP_MODES))
     p.add_argument("--dtype", choices=["bfloat16", "float32"], default=None, help="default: bf16 on GPU")
     p.add_argument("--smoke", action="store_true", help="tiny model and sizes (a test of this script)")
     p.add_argument("--out", default="decode.json")
@@ -264,6 +345,7 @@ def main() -> int:
     if a.smoke:
         a.lengths, a.new, a.reps, a.prof_new, a.check_length, a.check_new = [64, 200], 12, 1, 6, 150, 10
         a.batch, a.batch_length = 3, 512
+        a.group_prompts, a.group_length, a.group_new, a.group_spread, a.group_batch_tokens = 6, 160, 6, 40, 300
     REC = Recorder(DEV, a.out)
     REC.results["environment"] = REC.environment()
     REC.results["args"] = vars(a)

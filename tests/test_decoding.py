@@ -160,14 +160,16 @@ def test_kv_bytes_per_token_is_what_the_cache_holds(runners):
     assert held == decoding.kv_bytes_per_token(runner.model) * ids.numel()
 
 
-def test_batches_are_sized_by_the_memory_budget(monkeypatch):
+def test_batches_are_sized_by_the_memory_budget_without_decode_groups(monkeypatch):
     runner = tb.load("random:llama-tiny", device="cpu", max_batch_tokens=10**6)
+    runner.group_decoding = False
     per_row = decoding.row_bytes(runner.model, 40, 6, static=True)
     assert per_row > decoding.row_bytes(runner.model, 17, 6, static=True) > decoding.kv_bytes_per_token(runner.model) * 23
     runner.max_memory_bytes = int(2.5 * per_row)
     sizes = []
-    real = runner._generate_batch
-    monkeypatch.setattr(runner, "_generate_batch", lambda reqs, idx, out: sizes.append(len(reqs)) or real(reqs, idx, out))
+    real = runner._generate_group
+    monkeypatch.setattr(runner, "_generate_group",
+                        lambda reqs, idx, out, **kw: sizes.append(len(reqs)) or real(reqs, idx, out, **kw))
     reqs = [Generate(tuple(range(3, 43)), 6) for _ in range(5)]
     out = runner.generate(reqs)
     assert sizes == [2, 2, 1]

@@ -12,20 +12,35 @@ Routes (`choose_route`), fastest first:
 - `generate`: `model.generate` itself, where the model's generation config asks for logits
   processors (repetition penalty, …) that change greedy choices and this loop does not reproduce.
 
+On the graph and static routes a decode group may be prefilled in several sub-batches (`decode_parts`):
+prefill activations bound how many prompt tokens one forward may take, while a decoding step of a
+small-cache model can run many more rows than that. Each sub-batch's KV is written into the group's
+one static cache, right-aligned at the group's widest prompt, so every row's next token takes the
+same slot; the group then decodes as one batch, with one captured graph. The eager route keeps one
+prefill batch per decode batch (its modules carry Python state from their own prefill).
+
+In a static decoding step the model's stock SDPA attention goes through grouped_attention.py, which
+keeps the grouped KV heads as they are (transformers repeats them to every query head whenever a mask
+is given: a copy of the whole cache per layer and step).
+
 EOS ends a row on the device (its later tokens are padding). Stop strings and "every row is done"
 are looked at on the host every `check_every` steps: one host sync per `check_every` steps, not per
 step. A row is returned up to and including its EOS; cutting text at stop strings is the caller's.
+Rows that finish early stay in their group until every row is done (dropping them would change the
+graph's shape).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from . import architecture
+from .grouped_attention import grouped_attention
 
 #: rows of one generation batch at most (bounds the logits and the graph's buffers)
 MAX_ROWS = 256
@@ -122,25 +137,63 @@ def cache_slots(tokens: int) -> int:
 
 
 def row_bytes(model: Any, prompt: int, new: int, static: bool) -> int:
-    """Device memory one row of a generation batch needs: its KV cache (a static one is filled from
-    the prefill's, which it briefly coexists with), the prefill's live activations in one layer
-    (hidden states, q/k/v, the MLP's two projections) and its logits."""
+    """Device memory one row of a generation batch needs when it is prefilled and decoded in one batch:
+    its KV cache (a static one is filled from the prefill's, which it briefly coexists with), the
+    prefill's live activations and its logits."""
+    if static:
+        return kv_bytes_per_token(model) * cache_slots(prompt + new) + prefill_row_bytes(model, prompt)
+    return kv_bytes_per_token(model) * new + prefill_row_bytes(model, prompt)
+
+
+def prefill_row_bytes(model: Any, prompt: int) -> int:
+    """Device memory one row of a prefill (sub-)batch takes while it runs: its DynamicCache, the live
+    activations of one layer (hidden states, q/k/v, the MLP's two projections) and its logits."""
     cfg = model.config
-    kv = kv_bytes_per_token(model)
     itemsize = next(model.parameters()).element_size()
-    held = kv * (cache_slots(prompt + new) + prompt) if static else kv * (prompt + new)
     activations = itemsize * prompt * (4 * cfg.hidden_size + 2 * getattr(cfg, "intermediate_size", 4 * cfg.hidden_size))
-    return held + activations + 8 * cfg.vocab_size
+    return kv_bytes_per_token(model) * prompt + activations + 8 * cfg.vocab_size
 
 
-def free_memory(device: torch.device) -> int | None:
+def decode_row_bytes(model: Any, prompt: int, new: int) -> int:
+    """Device memory one row of a decode group holds through its generation: its static cache, one
+    layer's keys and values repeated to every query head (attention functions that repeat them for a
+    masked SDPA call) and its logits."""
+    cfg = model.config
+    slots = cache_slots(prompt + new)
+    itemsize = next(model.parameters()).element_size()
+    repeated = 2 * cfg.num_attention_heads * architecture.head_dim(model) * itemsize * slots
+    return kv_bytes_per_token(model) * slots + repeated + 8 * cfg.vocab_size
+
+
+def group_rows(budget: int | None, decode_row: int, prefill_row: int, prefill_rows: int,
+               cap: int = MAX_ROWS) -> tuple[int, int]:
+    """(rows of a decode group, rows of each of its prefill sub-batches) when `budget` device bytes
+    hold the group's decode rows plus one prefill sub-batch at a time. `prefill_rows`: what the token
+    budget allows a sub-batch; cut to what fits beside as many decode rows. No budget: no limit but `cap`."""
+    prefill_rows = max(1, min(prefill_rows, cap))
+    if budget is None:
+        return cap, prefill_rows
+    prefill_rows = max(1, min(prefill_rows, budget // (prefill_row + decode_row)))
+    rows = (budget - prefill_rows * prefill_row) // decode_row
+    return max(prefill_rows, min(cap, rows)), prefill_rows
+
+
+def group_sizes(n: int, rows: int) -> list[int]:
+    """`n` rows split into groups of at most `rows`, as even as can be: at most two sizes, so at most
+    two captured graphs (100 rows under a cap of 64: 50 + 50, not 64 + 36)."""
+    k = -(-n // max(1, rows))
+    return [n // k + (i < n % k) for i in range(k)]
+
+
+def free_memory(device: torch.device, held: int = 0) -> int | None:
     """Bytes the next batch may take on `device`: free memory plus what the caching allocator holds
-    unused, less a margin for fragmentation; None on the CPU (no budget)."""
+    unused plus `held` (a cache the next batch replaces), less a margin for fragmentation; None on
+    the CPU (no budget)."""
     if device.type != "cuda":
         return None
     free, _ = torch.cuda.mem_get_info(device)
     cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return int(0.7 * (free + cached))
+    return int(0.7 * (free + cached + held))
 
 
 # -- the decoder ----------------------------------------------------------------------------------
@@ -148,15 +201,20 @@ def free_memory(device: torch.device) -> int | None:
 StopCheck = Callable[[list[int]], bool]
 
 
+Part = tuple[torch.Tensor, torch.Tensor]  # one prefill sub-batch: ids, mask (b, width), left-padded
+
+
 class Decoder:
     """Greedy decoding of left-padded batches on one model. Keeps the last static session (cache,
-    buffers, CUDA graph) for the next batch of the same rows and cache length."""
+    buffers, CUDA graph) for the next batch of the same rows and cache length. `grouped_heads`: decoding
+    steps attend through grouped_attention.py where the model uses transformers' own SDPA."""
 
-    def __init__(self, model: Any, route: Route | None = None, check_every: int = 8):
+    def __init__(self, model: Any, route: Route | None = None, check_every: int = 8, grouped_heads: bool = True):
         self.model = model
         self.forced = route
         self.route = route or choose_route(model)
         self.check_every = check_every
+        self.grouped_heads = grouped_heads
         self._session: _StaticSession | None = None
         self.last_route = self.route  # what the latest batch ran (a failed capture runs `static`)
 
@@ -165,23 +223,44 @@ class Decoder:
         self.route = self.last_route = self.forced or choose_route(self.model)
         return self.route
 
-    @torch.inference_mode()
+    def held_bytes(self) -> int:
+        """Device bytes of the kept static cache (freed when a batch of another shape comes)."""
+        if self._session is None:
+            return 0
+        return sum(t.numel() * t.element_size() for layer in self._session.cache.layers if layer.is_initialized
+                   for t in (layer.keys, layer.values))
+
+    @property
+    def groups_prefills(self) -> bool:
+        """Can one decode group hold rows of several prefill sub-batches (`decode_parts`)?"""
+        return self.route.name in ("graph", "static")
+
     def decode(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos_ids: list[int], pad_id: int,
                stopped: StopCheck | None = None) -> list[list[int]]:
         """ids, mask (B, P) left-padded → each row's new tokens (up to and including EOS)."""
-        b, width = ids.shape
+        return self.decode_parts([(ids, mask)], max_new_tokens, eos_ids, pad_id, stopped)
+
+    @torch.inference_mode()
+    def decode_parts(self, parts: Sequence[Part], max_new_tokens: int, eos_ids: list[int], pad_id: int,
+                     stopped: StopCheck | None = None) -> list[list[int]]:
+        """Prefill each part (a left-padded sub-batch) on its own, decode all their rows as one batch;
+        rows in the parts' order. Several parts only where `groups_prefills`."""
+        b = sum(ids.shape[0] for ids, _ in parts)
         if max_new_tokens <= 0:
             return [[] for _ in range(b)]
         if self.route.name == "eager":
-            stepper = _EagerSession(self.model, ids, mask, max_new_tokens, eos_ids, pad_id)
+            if len(parts) != 1:
+                raise ValueError("the eager route decodes one prefill batch at a time")
+            stepper = _EagerSession(self.model, *parts[0], max_new_tokens, eos_ids, pad_id)
         else:
+            width = max(ids.shape[1] for ids, _ in parts)
             shape = (b, cache_slots(width + max_new_tokens), max_new_tokens, len(eos_ids))
-            graph = self.route.name == "graph"
-            if self._session is None or (self._session.shape, self._session.made_for_graph) != (shape, graph):
+            made_for = (shape, self.route.name == "graph", self.grouped_heads)
+            if self._session is None or self._session.made_for != made_for:
                 self._session = None  # free the old cache before this prefill
-                self._session = _StaticSession(self.model, shape, graph=graph)
+                self._session = _StaticSession(self.model, *made_for)
             stepper = self._session
-            stepper.start(ids, mask, eos_ids, pad_id)
+            stepper.start(parts, eos_ids, pad_id)
         rows = self._loop(stepper, max_new_tokens, stopped)
         self.last_route = getattr(stepper, "route", self.route)
         return rows
@@ -242,8 +321,11 @@ class _State:
         self.pad.fill_(pad_id)
 
     def take(self, logits: torch.Tensor) -> None:
-        """Greedy choice from the last position's logits (B, q, V); finished rows get padding."""
-        nxt = logits[:, -1].argmax(dim=-1)  # (B,)
+        """Greedy choice from the last position's logits (B, q, V)."""
+        self.choose(logits[:, -1].argmax(dim=-1))
+
+    def choose(self, nxt: torch.Tensor) -> None:
+        """Record each row's next token (B,); finished rows get padding."""
         nxt = torch.where(self.done, self.pad, nxt)
         self.out.index_copy_(1, self.step, nxt[:, None])
         self.done |= (nxt[:, None] == self.eos).any(dim=-1)
@@ -288,12 +370,12 @@ class _EagerSession:
 class _StaticSession:
     """A StaticCache of `slots` positions and fixed buffers; on CUDA the step is a captured graph."""
 
-    def __init__(self, model, shape: tuple[int, int, int, int], graph: bool):
+    def __init__(self, model, shape: tuple[int, int, int, int], graph: bool, grouped_heads: bool):
         from transformers import StaticCache
 
         b, slots, max_new_tokens, n_eos = shape  # rows, cache slots, new tokens, EOS ids
         device = next(model.parameters()).device
-        self.model, self.shape = model, shape
+        self.model, self.shape, self.made_for = model, shape, (shape, graph, grouped_heads)
         self.cache = StaticCache(config=model.config, max_cache_len=slots)
         self.state = _State(b, max_new_tokens, n_eos, device)
         self.valid = torch.zeros(b, slots, dtype=torch.bool, device=device)  # keys each row may see
@@ -301,24 +383,44 @@ class _StaticSession:
         self.slot_ids = torch.arange(slots, device=device)
         self.float_mask = mask_kind(model) == "float"
         self.min_value = torch.finfo(next(model.parameters()).dtype).min
-        self.want_graph = self.made_for_graph = graph
+        self.want_graph, self.grouped_heads = graph, grouped_heads
         self.graph: Any = None
         self.route = Route("graph" if graph else "static", "" if graph else "no CUDA device for a graph")
 
-    def start(self, ids, mask, eos_ids: list[int], pad_id: int) -> None:
+    def start(self, parts: Sequence[Part], eos_ids: list[int], pad_id: int) -> None:
+        """Prefill each part and place its KV right-aligned at the widest part's width, so every row's
+        next token goes to the same slot; the first token of every row."""
         from .runner import positions
 
-        width = ids.shape[1]
-        logits, prompt_cache = _prefill(self.model, ids, mask)
+        width = max(ids.shape[1] for ids, _ in parts)
         self.cache.reset()  # in place: a captured graph keeps pointing at the same tensors
-        for i, layer in enumerate(prompt_cache.layers):
-            self.cache.update(layer.keys, layer.values, i)
-        del prompt_cache
         self.valid.zero_()
-        self.valid[:, :width] = mask.bool()
+        first, last = [], []
+        row = 0
+        for ids, mask in parts:
+            b, w = ids.shape
+            logits, prompt_cache = _prefill(self.model, ids, mask)
+            self._place(prompt_cache, slice(row, row + b), slice(width - w, width))
+            del prompt_cache
+            self.valid[row:row + b, width - w:width] = mask.bool()
+            first.append(logits[:, -1].argmax(dim=-1))
+            last.append(positions(mask)[:, -1:])
+            row += b
+        for layer in self.cache.layers:
+            layer.cumulative_length.fill_(width)  # the next update writes slot `width`
         self.slot.fill_(width)
-        self.state.reset(positions(mask)[:, -1:], eos_ids, pad_id)
-        self.state.take(logits)
+        self.state.reset(torch.cat(last), eos_ids, pad_id)
+        self.state.choose(torch.cat(first))
+
+    def _place(self, prompt_cache, rows: slice, slots: slice) -> None:
+        layers = prompt_cache.layers
+        if not self.cache.layers[0].is_initialized:
+            first = layers[0].keys
+            self.cache.early_initialization(self.shape[0], [layer.keys.shape[1] for layer in layers],
+                                            [layer.keys.shape[-1] for layer in layers], first.dtype, first.device)
+        for layer, target in zip(layers, self.cache.layers, strict=True):
+            target.keys[rows, :, slots] = layer.keys
+            target.values[rows, :, slots] = layer.values
 
     def _step(self) -> None:
         self.valid |= self.slot_ids == self.slot  # the fed token's own slot
@@ -326,7 +428,8 @@ class _StaticSession:
         if self.float_mask:
             mask = torch.where(mask, 0.0, self.min_value).to(next(self.model.parameters()).dtype)
         s = self.state
-        s.take(_forward(self.model, s.tok, mask, s.pos, self.cache))
+        with grouped_attention(self.model) if self.grouped_heads else nullcontext():
+            s.take(_forward(self.model, s.tok, mask, s.pos, self.cache))
         self.slot.add_(1)
 
     def step(self) -> None:

@@ -4,14 +4,17 @@ Three batched request kinds (see tasks.base): greedy `generate` with a KV cache 
 `loglikelihood` of a continuation, and `rolling_loglikelihood` of a whole sequence. Requests are
 sorted by length and packed into batches under a token budget; left padding keeps every sequence's
 last token at the right edge, so only the positions that are scored go through the LM head, in
-chunks (no full float32 logits). Generation batches are also sized by a memory budget (each row's
-KV cache and prefill activations, known from the config) and decoded by decoding.py (a static
-cache and a CUDA graph where the model allows; `decode_route` says which route ran). A batch that
-runs out of GPU memory is split and retried.
+chunks (no full float32 logits). Generation is decoded by decoding.py (a static cache and a CUDA
+graph where the model allows; `decode_route` says which route ran). There a decode group's rows are
+bounded by a memory budget (each row's static cache, known from the config) and prefilled in
+sub-batches under the token budget, so a small-cache model decodes many long prompts at once; on the
+other routes a prefill batch is decoded alone, sized by both budgets. A batch that runs out of GPU
+memory is split and retried.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +46,7 @@ Progress = Callable[[int], None]
 class Runner:
     def __init__(self, model: Any, tokenizer: Any, *, spec: str = "", spec_hash: str = "",
                  max_batch_tokens: int | None = None, max_length: int | None = None,
-                 max_memory_bytes: int | None = None):
+                 max_memory_bytes: int | None = None, group_decoding: bool = True):
         self.model = model
         self.tokenizer = tokenizer
         self.spec = spec
@@ -58,6 +61,12 @@ class Runner:
         self.prefix_id = prefix if prefix is not None else self.pad_id
         #: device bytes a generation batch may hold; None: what is free when generate() starts (CPU: no limit)
         self.max_memory_bytes = max_memory_bytes
+        #: decode rows of several prefill sub-batches together (graph / static routes); False: each
+        #: prefill batch decodes alone, as on the other routes
+        self.group_decoding = group_decoding
+        #: in decode groups, prefill sub-batches of prompts of one length only: no padding, so SDPA may
+        #: take its causal kernels instead of a masked one (more, smaller prefills where lengths vary)
+        self.prefill_unpadded = False
         self.decoder = decoding.Decoder(model)
 
     @property
@@ -107,33 +116,82 @@ class Runner:
     @torch.inference_mode()
     def generate(self, requests: Sequence[Generate], progress: Progress | None = None) -> list[str]:
         """Greedy continuations, cut at the request's stop strings. A batch shares max_new_tokens and
-        stop strings; its prompt tokens fit max_batch_tokens and its rows the memory budget."""
+        stop strings. Decode groups (graph / static routes) fit the memory budget and are prefilled in
+        sub-batches under max_batch_tokens; otherwise a batch fits both budgets."""
         out: list[str] = [""] * len(requests)
-        budget = self.max_memory_bytes or decoding.free_memory(self.device)
-        static = self.decoder.refresh().name in ("graph", "static")
+        budget = self.max_memory_bytes or decoding.free_memory(self.device, held=self.decoder.held_bytes())
+        self.decoder.refresh()
+        lengths = [max(1, len(r.prompt_ids)) for r in requests]
+
+        def key(i: int):
+            return requests[i].max_new_tokens, requests[i].stop
+
+        if self.group_decoding and self.decoder.groups_prefills:
+            def run_group(g: list[int]) -> None:
+                reqs = [requests[i] for i in g]
+                self._generate_group(reqs, g, out, prefill_tokens=self._group_plan(reqs[0], budget)[1])
+
+            for group in self._groups(lengths, key, lambda i: self._group_plan(requests[i], budget)[0]):
+                self._with_backoff(group, run_group)
+                if progress:
+                    progress(len(group))
+            return out
+        static = self.decoder.route.name in ("graph", "static")
 
         def rows(i: int) -> int:  # i: the batch's longest request
             r = requests[i]
             need = decoding.row_bytes(self.model, len(r.prompt_ids), r.max_new_tokens, static)
             return min(decoding.MAX_ROWS, max(1, budget // need)) if budget else decoding.MAX_ROWS
 
-        for batch in self._batches([max(1, len(r.prompt_ids)) for r in requests],
-                                   key=lambda i: (requests[i].max_new_tokens, requests[i].stop), rows=rows):
-            self._with_backoff(batch, lambda b: self._generate_batch([requests[i] for i in b], b, out))
+        for batch in self._batches(lengths, key=key, rows=rows):
+            self._with_backoff(batch, lambda b: self._generate_group([requests[i] for i in b], b, out))
             if progress:
                 progress(len(batch))
         return out
 
     # -- internals ------------------------------------------------------------------------------
-    def _generate_batch(self, reqs: list[Generate], idx: list[int], out: list[str]) -> None:
-        ids, mask = self._left_pad([list(r.prompt_ids) for r in reqs])
+    def _group_plan(self, longest: Generate, budget: int | None) -> tuple[int, int]:
+        """(rows of a decode group whose longest request is `longest`, padded tokens of one of its prefill
+        sub-batches): max_batch_tokens, or less where the memory budget is the tighter bound."""
+        prompt = max(1, len(longest.prompt_ids))
+        token_rows = max(1, self.max_batch_tokens // prompt)
+        rows, prefill_rows = decoding.group_rows(
+            budget, decoding.decode_row_bytes(self.model, prompt, longest.max_new_tokens),
+            decoding.prefill_row_bytes(self.model, prompt), token_rows)
+        return rows, self.max_batch_tokens if prefill_rows == token_rows else prefill_rows * prompt
+
+    def _groups(self, lengths: Sequence[int], key: Callable[[int], Any], rows: Callable[[int], int]) -> list[list[int]]:
+        """Indices grouped by key, sorted longest first, split evenly into groups of at most rows(longest)."""
+        order = sorted(range(len(lengths)), key=lambda i: (str(key(i)), -lengths[i]))
+        groups: list[list[int]] = []
+        for _, run in itertools.groupby(order, key=lambda i: str(key(i))):
+            run = list(run)
+            for size in decoding.group_sizes(len(run), rows(run[0])):
+                groups.append(run[:size])
+                run = run[size:]
+        return groups
+
+    def _generate_group(self, reqs: list[Generate], idx: list[int], out: list[str],
+                        prefill_tokens: int | None = None) -> None:
+        """Decode `reqs` (longest first) as one batch; with `prefill_tokens`, prefilled in sub-batches of
+        at most that many padded tokens (and max_batch_tokens), else in one."""
         first = reqs[0]
         if self.decoder.route.name == "generate":
+            ids, mask = self._left_pad([list(r.prompt_ids) for r in reqs])
             gen = self._hf_generate(ids, mask, first)
         else:
+            widths = [max(1, len(r.prompt_ids)) for r in reqs]
+            same = (lambda j: widths[j]) if self.prefill_unpadded else (lambda j: 0)
+            subs = (self._batches(widths, key=same, rows=lambda j: max(1, prefill_tokens // widths[j]))
+                    if prefill_tokens else [list(range(len(reqs)))])
+            order = [j for sub in subs for j in sub]  # the decoder's rows, sub-batch after sub-batch
+            parts = [self._left_pad([list(reqs[j].prompt_ids) for j in sub]) for sub in subs]
             eos = [] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id]
-            gen = self.decoder.decode(ids, mask, first.max_new_tokens, eos, self.pad_id,
-                                      stop_check(self.tokenizer, first.stop))
+            rows = self.decoder.decode_parts(parts, first.max_new_tokens, eos, self.pad_id,
+                                             stop_check(self.tokenizer, first.stop))
+            gen = [None] * len(reqs)
+            for j, row in zip(order, rows, strict=True):
+                gen[j] = row
         for j, i in enumerate(idx):
             text = self.tokenizer.decode(gen[j], skip_special_tokens=True)
             out[i] = cut_at_stop(text, first.stop)
@@ -197,14 +255,16 @@ class Runner:
     def _with_backoff(self, batch: list[int], fn: Callable[[list[int]], None]) -> None:
         try:
             fn(batch)
+            return
         except torch.OutOfMemoryError:
             if len(batch) == 1:
                 raise
-            torch.cuda.empty_cache()
-            half = len(batch) // 2
-            self.max_batch_tokens = max(1, self.max_batch_tokens // 2)  # remember for later batches
-            self._with_backoff(batch[:half], fn)
-            self._with_backoff(batch[half:], fn)
+        # retried outside the handler: the failed attempt's frames (and their tensors) are gone by now
+        torch.cuda.empty_cache()
+        half = len(batch) // 2
+        self.max_batch_tokens = max(1, self.max_batch_tokens // 2)  # remember for later batches
+        self._with_backoff(batch[:half], fn)
+        self._with_backoff(batch[half:], fn)
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
