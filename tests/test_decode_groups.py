@@ -40,7 +40,12 @@ def _parts(runner, subs=SUBS):
 
 
 @pytest.mark.parametrize("spec, attn", [("random:llama-tiny", None), ("random:qwen2-tiny+alibi", None),
-                                        ("random:phi-tiny", None), ("random:llama-tiny", "eager")])
+                                        ("random:phi-tiny", None), ("random:llama-tiny", "eager"),
+                                        # the encodings whose layers decode from a static cache too
+                                        ("random:llama-small+toroidal(depth=4,lambda=0.1,layers=0..1)", None),
+                                        ("random:llama-tiny+toroidal(depth=1,lambda=0.3,window=16)", None),
+                                        ("random:llama-tiny+pi-spiral", None),
+                                        ("random:llama-tiny+hybrid(switch=20,width=8)", None)])
 def test_sub_batches_of_different_widths_decode_like_one_generate(runners, spec, attn):
     runner = _runner(runners, spec, attn)
     decoder = Decoder(runner.model)

@@ -152,7 +152,7 @@ def test_a_static_step_compiles_without_graph_breaks(runners, spec):
     torch._dynamo.reset()
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dynamo's note on tracing through functools.cache
-        session.start(ids, mask, [], 0)
+        session.start([(ids, mask)], [], 0)
         torch.compile(session._step, fullgraph=True, backend="eager")()
         session.step()
     torch._dynamo.reset()
