@@ -6,9 +6,10 @@ Routes (`choose_route`), fastest first:
   and per-row done flags live in fixed device buffers that the step updates itself.
 - `static`: the same steps run eagerly (no CUDA device, or a capture that failed).
 - `eager`: a growing DynamicCache and a 2-D mask, as `model.generate` runs it, for models whose
-  modules keep Python state between steps or ask the host about tensor values (toroidal and attractor
-  layers, π-Spiral rotaries, dynamic RoPE, hooks), sliding windows, and attention kernels without a
-  static-mask form.
+  modules keep Python state between steps or ask the host about tensor values (attractor layers,
+  toroidal layers on host-planned backends — flex, ring, flash2 —, dynamic RoPE, hooks), sliding
+  windows, and attention kernels without a static-mask form. Modules that declare `static_decoding`
+  (toroidal layers on auto/fused/sdpa/manual, π-Spiral and hybrid rotaries) take the static route.
 - `generate`: `model.generate` itself, where the model's generation config asks for logits
   processors (repetition penalty, …) that change greedy choices and this loop does not reproduce.
 
