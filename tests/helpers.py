@@ -34,3 +34,12 @@ def save_random_model(path, spec: str = "random:llama-tiny(seed=5)", chat_templa
         tokenizer.chat_template = chat_template
         tokenizer.save_pretrained(path)
     return path
+
+
+def cached_runner(cache: dict, spec: str, attn: str | None = None):
+    """A CPU runner for `spec`, loaded once per test module (`cache`: the module's fixture dict)."""
+    from toroidal_bench.models import load
+
+    if (spec, attn) not in cache:
+        cache[spec, attn] = load(spec, device="cpu", attn=attn)
+    return cache[spec, attn]

@@ -3,6 +3,7 @@
 
 import pytest
 import torch
+from helpers import cached_runner
 
 import toroidal_bench as tb
 from toroidal_bench.models import decoding, grouped_attention
@@ -22,9 +23,7 @@ def runners():
 
 
 def _runner(runners, spec, attn=None):
-    if (spec, attn) not in runners:
-        runners[spec, attn] = tb.load(spec, device="cpu", attn=attn)
-    return runners[spec, attn]
+    return cached_runner(runners, spec, attn)
 
 
 def _hf(runner, prompts, max_new, eos=None, **kwargs):

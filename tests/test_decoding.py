@@ -5,6 +5,7 @@ The CUDA graph route cannot run here; its steps are the `static` route's, which 
 
 import pytest
 import torch
+from helpers import cached_runner
 
 import toroidal_bench as tb
 from toroidal_bench.attention.alibi import alibi_sdpa, slopes
@@ -32,10 +33,8 @@ def runners():
     return {}
 
 
-def _runner(runners, spec):
-    if spec not in runners:
-        runners[spec] = tb.load(spec, device="cpu")
-    return runners[spec]
+def _runner(runners, spec, attn=None):
+    return cached_runner(runners, spec, attn)
 
 
 def _hf(runner, prompts, max_new, eos=None, **kwargs):

@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 import torch
+from helpers import cached_runner
 
 import toroidal_bench as tb
 from toroidal_bench.encodings.pi_spiral import phases
@@ -37,10 +38,8 @@ def runners():
     return {}
 
 
-def _runner(runners, spec):
-    if spec not in runners:
-        runners[spec] = tb.load(spec, device="cpu")
-    return runners[spec]
+def _runner(runners, spec, attn=None):
+    return cached_runner(runners, spec, attn)
 
 
 def _generate(model, ids, mask, **kwargs):
