@@ -21,10 +21,11 @@ QWEN2_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, 
                  bos_token_id=1, eos_token_id=2, pad_token_id=0)
 
 
-def qwen2_05b(device="cuda", dtype=torch.bfloat16, attn="sdpa"):
+def qwen2_05b(device="cuda", dtype=torch.bfloat16, attn="sdpa", shape: dict | None = None):
+    """A random-init Qwen2 (seed 0) built on `device`: the 0.5B shape, or `shape` (a smoke size)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    cfg = AutoConfig.for_model("qwen2", **QWEN2_05B)
+    cfg = AutoConfig.for_model("qwen2", **(shape or QWEN2_05B))
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation=attn)

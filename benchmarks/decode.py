@@ -26,11 +26,11 @@ every measurement, so a run cut short keeps what it measured.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 import torch
+from common import qwen2_05b
 from recorder import Recorder, compiles
 
 from toroidal_bench.models.decoding import Decoder, Route
@@ -46,22 +46,11 @@ TINY_QWEN2 = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, n
 
 def build(a, encoding: str):
     """A fresh model (random init, seed 0) with `encoding` applied, and a Runner on it."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     from toroidal_bench.models.byte_tokenizer import byte_tokenizer
     from toroidal_bench.models.runner import Runner
 
-    if a.smoke:
-        cfg = AutoConfig.for_model("qwen2", **TINY_QWEN2)
-    else:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from common import QWEN2_05B
-
-        cfg = AutoConfig.for_model("qwen2", **QWEN2_05B)
-    torch.manual_seed(0)
     dtype = getattr(torch, a.dtype) if a.dtype else torch.bfloat16 if DEV.type == "cuda" else torch.float32
-    with torch.device(DEV):
-        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation="sdpa").eval()
+    model = qwen2_05b(DEV, dtype, shape=TINY_QWEN2 if a.smoke else None)
     model.tbench_attention = "sdpa"
     if encoding == "alibi":
         from toroidal_bench.encodings.alibi import Alibi
@@ -71,7 +60,7 @@ def build(a, encoding: str):
     elif encoding.startswith("toroidal"):
         from toroidal_bench.encodings.toroidal import Toroidal
 
-        enc = Toroidal(depth=1, lambda_=0.1, layers=tuple(range(cfg.num_hidden_layers)))
+        enc = Toroidal(depth=1, lambda_=0.1, layers=tuple(range(model.config.num_hidden_layers)))
         enc.validate()
         enc.apply(model)
     model.generation_config.eos_token_id = None  # timed runs make exactly N tokens

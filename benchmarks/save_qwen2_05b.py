@@ -8,17 +8,14 @@ import sys
 from pathlib import Path
 
 import torch
-from common import QWEN2_05B
-from transformers import AutoConfig, AutoModelForCausalLM
+from common import qwen2_05b
 
 
 def main(out: Path) -> None:
     from toroidal_bench.models import load
 
     tokenizer = load("random:qwen2-tiny", device="cpu").tokenizer  # the byte tokenizer
-    cfg = AutoConfig.for_model("qwen2", **QWEN2_05B)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    model = qwen2_05b("cpu", torch.bfloat16)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     print(f"saved {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters to {out}")

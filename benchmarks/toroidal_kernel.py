@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 import traceback
 
 import torch
 import torch.nn.functional as F
+from common import qwen2_05b
 from recorder import Recorder
 
 from toroidal_bench.encodings.toroidal import backends, fused, merge
@@ -198,19 +198,7 @@ TINY_QWEN2 = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, n
 
 
 def load_model(a):
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    if a.smoke:
-        cfg = AutoConfig.for_model("qwen2", **TINY_QWEN2)
-    else:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from common import QWEN2_05B
-
-        cfg = AutoConfig.for_model("qwen2", **QWEN2_05B)
-    torch.manual_seed(0)
-    with torch.device(DEV):
-        model = AutoModelForCausalLM.from_config(cfg, dtype=a.dtype, attn_implementation="sdpa")
-    return model.eval()
+    return qwen2_05b(DEV, a.dtype, shape=TINY_QWEN2 if a.smoke else None)
 
 
 def build(a, variant: dict):
