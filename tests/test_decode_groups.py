@@ -17,11 +17,6 @@ PROMPTS = [[5 + (7 * i + n) % 90 for i in range(n)] for n in LENGTHS]
 SUBS = [[0], [1, 2], [3, 4, 5]]
 
 
-@pytest.fixture(scope="module")
-def runners():
-    return {}
-
-
 def _runner(runners, spec, attn=None):
     return cached_runner(runners, spec, attn)
 

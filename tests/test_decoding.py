@@ -28,11 +28,6 @@ ROUTES = {
 }
 
 
-@pytest.fixture(scope="module")
-def runners():
-    return {}
-
-
 def _runner(runners, spec, attn=None):
     return cached_runner(runners, spec, attn)
 

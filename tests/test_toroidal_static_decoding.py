@@ -33,11 +33,6 @@ SPECS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def runners():
-    return {}
-
-
 def _runner(runners, spec, attn=None):
     return cached_runner(runners, spec, attn)
 
