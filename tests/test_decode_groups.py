@@ -6,8 +6,9 @@ import torch
 from helpers import cached_runner
 
 import toroidal_bench as tb
-from toroidal_bench.models import decoding, grouped_attention
-from toroidal_bench.models.decoding import Decoder, Route, group_rows, group_sizes
+from toroidal_bench.models import decode_memory, decoding, grouped_attention
+from toroidal_bench.models.decode_memory import group_rows, group_sizes
+from toroidal_bench.models.decoding import Decoder, Route
 from toroidal_bench.tasks.base import Generate
 
 # longest first, as the Runner orders a group; under a budget of 64 tokens the sub-batches are
@@ -122,8 +123,8 @@ def test_unpadded_prefills_take_one_length_each(monkeypatch):
 
 def test_groups_follow_the_memory_budget(monkeypatch):
     runner = tb.load("random:llama-tiny", device="cpu", max_batch_tokens=10**6)
-    decode_row = decoding.decode_row_bytes(runner.model, 40, 6)
-    prefill_row = decoding.prefill_row_bytes(runner.model, 40)
+    decode_row = decode_memory.decode_row_bytes(runner.model, 40, 6)
+    prefill_row = decode_memory.prefill_row_bytes(runner.model, 40)
     runner.max_memory_bytes = 2 * (decode_row + prefill_row) + decode_row // 2  # a group of 2, prefilled as 2
     calls = _Calls(monkeypatch)
     reqs = [Generate(tuple(range(3, 43)), 6) for _ in range(5)]
@@ -168,7 +169,7 @@ def test_a_session_serves_the_next_group_of_the_same_shape(runners):
 
 def test_group_rows_from_a_memory_budget():
     # no budget (CPU): the row cap; the token budget's sub-batch
-    assert group_rows(None, 100, 50, 8) == (decoding.MAX_ROWS, 8)
+    assert group_rows(None, 100, 50, 8) == (decode_memory.MAX_ROWS, 8)
     # room for one sub-batch of 2 (2 × 50) and 9 decode rows of 100
     assert group_rows(1000, 100, 50, 2) == (9, 2)
     assert group_rows(1000, 100, 50, 4) == (8, 4)
@@ -176,7 +177,7 @@ def test_group_rows_from_a_memory_budget():
     assert group_rows(1000, 100, 50, 16) == (7, 6)
     assert group_rows(10**9, 100, 50, 2, cap=64) == (64, 2)
     assert group_rows(10, 100, 50, 4) == (1, 1)  # nothing fits: one row, the backoff decides
-    assert group_rows(10**9, 100, 50, 500) == (decoding.MAX_ROWS, decoding.MAX_ROWS)
+    assert group_rows(10**9, 100, 50, 500) == (decode_memory.MAX_ROWS, decode_memory.MAX_ROWS)
 
 
 def test_decode_row_bytes_cover_the_static_cache_a_row_holds(runners):
@@ -184,9 +185,9 @@ def test_decode_row_bytes_cover_the_static_cache_a_row_holds(runners):
     decoder = Decoder(runner.model)
     decoder.decode_parts(_parts(runner), 6, [], runner.pad_id)
     per_row = decoder.held_bytes() // len(PROMPTS)
-    assert per_row == decoding.kv_bytes_per_token(runner.model) * decoding.cache_slots(40 + 6)
-    assert per_row < decoding.decode_row_bytes(runner.model, 40, 6)
-    assert decoding.prefill_row_bytes(runner.model, 40) > decoding.kv_bytes_per_token(runner.model) * 40
+    assert per_row == decode_memory.kv_bytes_per_token(runner.model) * decode_memory.cache_slots(40 + 6)
+    assert per_row < decode_memory.decode_row_bytes(runner.model, 40, 6)
+    assert decode_memory.prefill_row_bytes(runner.model, 40) > decode_memory.kv_bytes_per_token(runner.model) * 40
 
 
 @pytest.mark.parametrize("n, rows, sizes", [(100, 256, [100]), (100, 64, [50, 50]), (5, 2, [2, 2, 1]),

@@ -9,7 +9,7 @@ from helpers import cached_runner
 
 import toroidal_bench as tb
 from toroidal_bench.attention.alibi import alibi_sdpa, slopes
-from toroidal_bench.models import decoding
+from toroidal_bench.models import decode_memory, decoding
 from toroidal_bench.models.decoding import Decoder, Route
 from toroidal_bench.models.runner import cut_at_stop
 from toroidal_bench.tasks.base import Generate
@@ -151,14 +151,14 @@ def test_kv_bytes_per_token_is_what_the_cache_holds(runners):
     ids, mask = runner._left_pad(PROMPTS)
     cache = decoding._prefill(runner.model, ids, mask)[1]
     held = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
-    assert held == decoding.kv_bytes_per_token(runner.model) * ids.numel()
+    assert held == decode_memory.kv_bytes_per_token(runner.model) * ids.numel()
 
 
 def test_batches_are_sized_by_the_memory_budget_without_decode_groups(monkeypatch):
     runner = tb.load("random:llama-tiny", device="cpu", max_batch_tokens=10**6)
     runner.group_decoding = False
-    per_row = decoding.row_bytes(runner.model, 40, 6, static=True)
-    assert per_row > decoding.row_bytes(runner.model, 17, 6, static=True) > decoding.kv_bytes_per_token(runner.model) * 23
+    per_row = decode_memory.row_bytes(runner.model, 40, 6, static=True)
+    assert per_row > decode_memory.row_bytes(runner.model, 17, 6, static=True) > decode_memory.kv_bytes_per_token(runner.model) * 23
     runner.max_memory_bytes = int(2.5 * per_row)
     sizes = []
     real = runner._generate_group

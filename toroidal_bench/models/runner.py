@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..tasks.base import Generate, LogLikelihood, Request, Rolling
-from . import architecture, decoding
+from . import architecture, decode_memory, decoding
 from .logprobs import token_logprobs
 from .windows import Window, disjoint_windows, strided_windows
 
@@ -119,7 +119,7 @@ class Runner:
         stop strings. Decode groups (graph / static routes) fit the memory budget and are prefilled in
         sub-batches under max_batch_tokens; otherwise a batch fits both budgets."""
         out: list[str] = [""] * len(requests)
-        budget = self.max_memory_bytes or decoding.free_memory(self.device, held=self.decoder.held_bytes())
+        budget = self.max_memory_bytes or decode_memory.free_memory(self.device, held=self.decoder.held_bytes())
         self.decoder.refresh()
         lengths = [max(1, len(r.prompt_ids)) for r in requests]
 
@@ -140,8 +140,8 @@ class Runner:
 
         def rows(i: int) -> int:  # i: the batch's longest request
             r = requests[i]
-            need = decoding.row_bytes(self.model, len(r.prompt_ids), r.max_new_tokens, static)
-            return min(decoding.MAX_ROWS, max(1, budget // need)) if budget else decoding.MAX_ROWS
+            need = decode_memory.row_bytes(self.model, len(r.prompt_ids), r.max_new_tokens, static)
+            return min(decode_memory.MAX_ROWS, max(1, budget // need)) if budget else decode_memory.MAX_ROWS
 
         for batch in self._batches(lengths, key=key, rows=rows):
             self._with_backoff(batch, lambda b: self._generate_group([requests[i] for i in b], b, out))
@@ -155,9 +155,9 @@ class Runner:
         sub-batches): max_batch_tokens, or less where the memory budget is the tighter bound."""
         prompt = max(1, len(longest.prompt_ids))
         token_rows = max(1, self.max_batch_tokens // prompt)
-        rows, prefill_rows = decoding.group_rows(
-            budget, decoding.decode_row_bytes(self.model, prompt, longest.max_new_tokens),
-            decoding.prefill_row_bytes(self.model, prompt), token_rows)
+        rows, prefill_rows = decode_memory.group_rows(
+            budget, decode_memory.decode_row_bytes(self.model, prompt, longest.max_new_tokens),
+            decode_memory.prefill_row_bytes(self.model, prompt), token_rows)
         return rows, self.max_batch_tokens if prefill_rows == token_rows else prefill_rows * prompt
 
     def _groups(self, lengths: Sequence[int], key: Callable[[int], Any], rows: Callable[[int], int]) -> list[list[int]]:
@@ -166,7 +166,7 @@ class Runner:
         groups: list[list[int]] = []
         for _, run in itertools.groupby(order, key=lambda i: str(key(i))):
             run = list(run)
-            for size in decoding.group_sizes(len(run), rows(run[0])):
+            for size in decode_memory.group_sizes(len(run), rows(run[0])):
                 groups.append(run[:size])
                 run = run[size:]
         return groups
