@@ -16,19 +16,15 @@ from __future__ import annotations
 import gc
 import json
 import math
-import platform
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, compile_cache, distributed, results, resume
+from . import compile_cache, distributed, results, resume, run_metadata
 from .costs import Compiles, Meter, compiles_so_far, cuda_devices
 from .errors import UsageError
 from .metrics import At
@@ -109,7 +105,7 @@ class _Plan:
 
 def _plan(cells: list[Cell], out: Path, opts: RunOptions) -> _Plan:
     replacing, done, previous = _prepare(cells, out, opts)
-    meta = _run_metadata(opts, previous, cells)
+    meta = run_metadata.new(opts, previous, cells)
     return _Plan(replacing, [c.cell_id for c in cells if c.cell_id not in done], meta)
 
 
@@ -127,7 +123,7 @@ def _run_alone(cells: list[Cell], opts: RunOptions, out: Path, reporter: Reporte
             completed = True
         finally:
             reporter.stop()
-            meta["finished"] = _now()
+            meta["finished"] = run_metadata.now()
             if completed or not plan.replacing:  # an unfinished replacement leaves its shards for --resume
                 table = results.finalize(out, meta, keep_file=not plan.replacing)
     return RunSummary(meta["run_id"], out, len(todo), len(cells) - len(todo), failed, table.num_rows,
@@ -186,7 +182,7 @@ def _merge(out: Path, plan: _Plan, reports: list[dict], ranks: dict[str, int], w
         for spec, tally in r["compiles"].items():  # a model loaded by several ranks compiled on each
             _add_compiles(meta["compiles"], spec, Compiles.from_dict(tally))
     meta["ranks"] = {"world_size": world, "cells": ranks}  # which rank ran each cell of this run
-    meta["finished"] = _now()
+    meta["finished"] = run_metadata.now()
     stopped = [(k, r["stopped"]) for k, r in enumerate(reports) if r["stopped"]]
     rows = 0
     if not stopped or not plan.replacing:  # an unfinished replacement leaves its shards for --resume
@@ -443,57 +439,6 @@ def _free_memory() -> None:
             torch.cuda.empty_cache()
     except ImportError:
         pass
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _run_metadata(opts: RunOptions, previous: dict, cells: list[Cell]) -> dict[str, Any]:
-    import torch
-    import transformers
-
-    device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
-    return {
-        "run_id": previous.get("run_id") or uuid.uuid4().hex[:12],
-        "suite": opts.suite,
-        "started": previous.get("started") or _now(),
-        "resumed": _now() if previous else None,
-        "git_sha": _git_sha(),
-        "tbench_version": __version__,
-        "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__,
-        "python_version": platform.python_version(),
-        "device": gpu or device,
-        "dtype": opts.dtype or ("bf16" if device.startswith("cuda") else "fp32"),
-        "attention_requested": opts.attn,
-        "attention": dict(previous.get("attention") or {}),  # backend used, per model spec
-        # generation route (graph / static / eager / generate, with why), per model spec
-        "decode_route": dict(previous.get("decode_route") or {}),
-        "self_check": dict(previous.get("self_check") or {}),  # models/self_check.py, per model spec
-        "device_map": dict(previous.get("device_map") or {}),  # GPUs each device-mapped model spans
-        # dynamo compiles (and seconds) per model spec, summed over the runs this one resumes
-        "compiles": dict(previous.get("compiles") or {}),
-        "cell_cost": dict(previous.get("cell_cost") or {}),  # wall s, peak device bytes, compiles per cell
-        "compile_cache": str(compile_cache.location()[0]),
-        "seed": opts.seed,
-        # every cell this run and the runs it resumes asked for, by id: a later resume checks its settings
-        "cells": {**(previous.get("cells") or {}), **{c.cell_id: resume.settings(c) for c in cells}},
-        "task_params": {**(previous.get("task_params") or {}),
-                        **{resume.digest(c.task_params): c.task_params for c in cells}},
-        "command": opts.command,
-        "host": platform.node(),
-    }
-
-
-def _git_sha() -> str | None:
-    try:
-        here = Path(__file__).resolve().parent
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return sha.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 __all__ = ["Reporter", "RunOptions", "RunSummary", "run_cells"]
