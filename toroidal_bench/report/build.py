@@ -23,6 +23,7 @@ class Report:
     index: Path
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    gates: list[dict] = field(default_factory=list)  # the gate records the page shows (Verdict.record)
 
 
 def build(paths: list[Path], out: Path, suite: str | None = None, baseline: Path | None = None,
@@ -40,13 +41,15 @@ def build(paths: list[Path], out: Path, suite: str | None = None, baseline: Path
     out = Path(out)
     staging = _staging(out)
     try:
-        sections = _sections(plt, runs, staging, [Path(p) for p in paths], suite, baseline, profile)
+        gates = _gate_records([Path(p) for p in paths], suite, baseline, profile)
+        sections = _sections(plt, runs, staging, gates, baseline)
         (staging / "index.html").write_text(page.page(title, [str(s) for s in sources], sections), encoding="utf-8")
         names = _publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     notes = [f"{s.title}: {s.note}" for s in sections if s.note and not s.body and not s.figures]
-    return Report(out / "index.html", [out / n for n in names if n != "index.html"], notes)
+    return Report(out / "index.html", [out / n for n in names if n != "index.html"], notes,
+                  gates[1] if gates else [])
 
 
 def _staging(out: Path) -> Path:
@@ -98,10 +101,10 @@ def _figures_of(index: Path) -> set[str]:
     return {n for n in names if (index.parent / n).is_file()}
 
 
-def _sections(plt, runs: data.Runs, staging: Path, paths: list[Path], suite: str | None,
-              baseline: Path | None, profile: str | None = None) -> list[Section]:
+def _sections(plt, runs: data.Runs, staging: Path, gates: tuple[str, list[dict]] | None,
+              baseline: Path | None) -> list[Section]:
     return [_heatmaps(plt, runs, staging), _scores(plt, runs, staging), _positions(plt, runs, staging),
-            _compare(runs), _seeds(runs), _gates(paths, suite, baseline, profile), _cost(runs), _run(runs)]
+            _compare(runs), _seeds(runs), _gates(gates), _cost(runs), _run(runs)]
 
 
 def _heatmaps(plt, runs: data.Runs, out: Path) -> Section:
@@ -167,23 +170,31 @@ def _seeds(runs: data.Runs) -> Section:
     return section
 
 
-def _gates(paths: list[Path], suite: str | None, baseline: Path | None, profile: str | None = None) -> Section:
-    section = Section("gates", "Gates")
+def _gate_records(paths: list[Path], suite: str | None, baseline: Path | None,
+                  profile: str | None) -> tuple[str, list[dict]] | None:
+    """(suite name, a record per gate, spec and results file), or None without a suite. With
+    `profile`, the gates of that profile where the suite declares it."""
     if suite is None:
+        return None
+    from ..gates import check
+    from ..suites.plan import phase_suite
+
+    s = phase_suite(suite, profile)
+    return s.name, [dict(v.record(), results=str(p)) for p in paths for v in (check(s.gates, p, baseline)
+                                                                               if s.gates else [])]
+
+
+def _gates(gates: tuple[str, list[dict]] | None) -> Section:
+    section = Section("gates", "Gates")
+    if gates is None:
         section.note = "No --suite given: gates not checked."
         return section
-    from ..gates import check
-    from ..suites import load_suite
-
-    s = load_suite(suite)
-    if profile is not None and profile in s.profiles:
-        s = load_suite(suite, profile=profile)
-    if not s.gates:
-        section.note = f"Suite {s.name} declares no gates."
+    name, records = gates
+    if not records:
+        section.note = f"Suite {name} declares no gates."
         return section
-    records = [dict(v.record(), results=str(p)) for p in paths for v in check(s.gates, p, baseline)]
     passed = sum(r["passed"] for r in records)
-    section.body = (f"<p>Suite <code>{html.escape(s.name)}</code>: {passed} of {len(records)} passed "
+    section.body = (f"<p>Suite <code>{html.escape(name)}</code>: {passed} of {len(records)} passed "
                     "(as <code>tbench gate</code> checks them).</p>" + page.gates_table(records))
     return section
 

@@ -34,24 +34,10 @@ def package(files: dict[str, Path | None], out: Path, profile: str | None = None
         if path is None:
             packed.append(PackedPhase(phase, None, note="no results"))
             continue
-        build([path], out / phase, suite=phase, profile=profile, title=f"tbench report: {phase}")
-        passed, total = _tally(phase, path, profile)
-        packed.append(PackedPhase(phase, path, passed, total))
+        report = build([path], out / phase, suite=phase, profile=profile, title=f"tbench report: {phase}")
+        packed.append(PackedPhase(phase, path, sum(r["passed"] for r in report.gates), len(report.gates)))
     (out / "index.html").write_text(_index(packed), encoding="utf-8")
     return packed
-
-
-def _tally(phase: str, path: Path, profile: str | None) -> tuple[int, int]:
-    from ..gates import check
-    from ..suites import load_suite
-
-    suite = load_suite(phase)
-    if profile is not None and profile in suite.profiles:
-        suite = load_suite(phase, profile=profile)
-    if not suite.gates:
-        return 0, 0
-    verdicts = check(suite.gates, path)
-    return sum(v.passed for v in verdicts), len(verdicts)
 
 
 def _index(packed: list[PackedPhase]) -> str:

@@ -79,11 +79,9 @@ def decide(plan: Plan, files: dict[str, Path | None]) -> tuple[list[EncodingVerd
 
 def _phase_gates(name: str, path: Path | None, profile: str | None) -> PhaseGates:
     from ..results import read
-    from . import load_suite
+    from .plan import phase_suite
 
-    suite = load_suite(name)
-    if profile is not None and profile in suite.profiles:
-        suite = load_suite(name, profile=profile)
+    suite = phase_suite(name, profile)
     if path is None:
         return PhaseGates(None, {}, (), bool(suite.gates))
     df = read(path)

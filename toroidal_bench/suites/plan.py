@@ -140,6 +140,14 @@ def _names(items: Any, key: str, where: str, known: set[str], allow_empty: bool 
     return tuple(items)
 
 
+def phase_suite(name: str, profile: str | None):
+    """A phase as a plan reads it: with `profile` where the phase declares one, else as written."""
+    from . import load_suite
+
+    suite = load_suite(name)
+    return load_suite(name, profile=profile) if profile is not None and profile in suite.profiles else suite
+
+
 def phase_results(plan: Plan, results_dir: Path = RESULTS_DIR) -> dict[str, Path | None]:
     """Each phase's results file: the plan's own mapping, else the newest default-named run file."""
     found: dict[str, Path | None] = {}
