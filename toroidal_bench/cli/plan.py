@@ -60,11 +60,11 @@ def _decide(plan, files, out: Path) -> None:
 
     if out.suffix != ".json":
         raise UsageError(f"output '{out}' of a decision must end in .json")
-    table, _ = decide(plan, files)
+    table = decide(plan, files)
     if not table:
         raise UsageError("no encoding to decide on: the required phases have no results",
                          f"run {', '.join(plan.decision.require)} first, or map them in 'results:'")
-    phases = [p for p in (*plan.decision.preconditions, *plan.decision.require, *plan.decision.inform)]
+    phases = [*plan.decision.preconditions, *plan.decision.require, *plan.decision.inform]
     view = Table(title=f"{plan.name}: verdict per encoding", show_lines=True)
     view.add_column("encoding", overflow="fold")
     for p in phases:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from ..gates import Verdict, check
 from .plan import Plan
 
@@ -51,7 +49,7 @@ class PhaseGates:
     has_gates: bool
 
 
-def decide(plan: Plan, files: dict[str, Path | None]) -> tuple[list[EncodingVerdict], dict[str, PhaseGates]]:
+def decide(plan: Plan, files: dict[str, Path | None]) -> list[EncodingVerdict]:
     assert plan.decision is not None
     rule = plan.decision
     phases = {name: _phase_gates(name, files.get(name), plan.profile) for name in plan.phases}
@@ -74,7 +72,7 @@ def decide(plan: Plan, files: dict[str, Path | None]) -> tuple[list[EncodingVerd
         row.verdict = "no-go" if failed else ("incomplete" if missing else "go")
         row.reasons = failed or missing
         table.append(row)
-    return table, phases
+    return table
 
 
 def _phase_gates(name: str, path: Path | None, profile: str | None) -> PhaseGates:
@@ -112,9 +110,3 @@ def _summary(verdicts: list[Verdict]) -> PhaseOutcome:
     failures = tuple(f"{v.gate.describe()} on {v.model_spec}: {v.reason}" for v in verdicts if not v.passed)
     passed = sum(v.passed for v in verdicts)
     return PhaseOutcome("fail" if failures else "pass", passed, len(verdicts), failures)
-
-
-def frame(table: list[EncodingVerdict], phases: list[str]) -> pd.DataFrame:
-    """The verdict table as rows: encoding, one column per phase, verdict, reasons."""
-    return pd.DataFrame([{"encoding": r.encoding, **{p: r.phases[p].text() for p in phases if p in r.phases},
-                          "verdict": r.verdict, "reasons": "; ".join(r.reasons)} for r in table])
