@@ -8,10 +8,10 @@ Parts (random-init Qwen2-0.5B shape, bf16; `--smoke`: a tiny Qwen2 shape, also o
           graphs dynamo compiled during the first and the timed generation
   batch   B passkey prompts of L tokens through Runner.generate vs model.generate: prompts/s, same outputs
   groups  RULER-like load: N random prompts of about L tokens, M new tokens, through Runner.generate
-          in several modes — `after` (decode groups: sub-batched prefills into one static cache,
-          grouped-head decode attention), `before` (each prefill batch decoded alone, heads repeated),
-          `after_unpadded` (`after` with prefills of one prompt length each), `groups_only`,
-          `heads_only` — wall seconds, prefill seconds, prefill calls, decode groups and their rows
+          in several modes — `after` (decode groups: sub-batched, unmasked prefills into one static
+          cache, grouped-head decode attention), `before` (each prefill batch decoded alone, masked
+          prefill, heads repeated), `masked_prefill` (`after` with left-padded, masked prefills),
+          `groups_only`, `heads_only` — wall seconds, prefill seconds, prefill calls, decode groups
 
 Decode-only figures subtract a 1-token generation (prefill + first token) from an N-token one, so
 per step = (t(N) − t(1)) / (N − 1), for wall time and kernel time alike. The JSON is rewritten after
@@ -219,8 +219,8 @@ def part_batch(a, model, runner) -> dict:
             "same_outputs": sum(x == y for x, y in zip(outs, texts, strict=True)), **peak}
 
 
-#: mode → (decode groups, grouped-head decode attention, unpadded prefills)
-GROUP_MODES = {"after": (True, True, False), "before": (False, False, False), "after_unpadded": (True, True, True),
+#: mode → (decode groups, grouped-head decode attention, unmasked prefills)
+GROUP_MODES = {"after": (True, True, True), "before": (False, False, False), "masked_prefill": (True, True, False),
                "groups_only": (True, False, False), "heads_only": (False, True, False)}
 
 
@@ -239,14 +239,14 @@ def part_groups(a, model, runner) -> dict:
     modes = REC.results.setdefault("groups_modes", {})
     texts: dict = {}
     for mode in a.group_modes:
-        groups, heads, unpadded = GROUP_MODES[mode]
+        groups, heads, unmasked = GROUP_MODES[mode]
         tb = Runner(model, runner.tokenizer, max_batch_tokens=a.group_batch_tokens, group_decoding=groups)
-        tb.decoder.grouped_heads, tb.prefill_unpadded = heads, unpadded
+        tb.decoder.grouped_heads, tb.decoder.unmasked_prefill = heads, unmasked
         REC.guarded(modes, mode, lambda tb=tb, mode=mode: _time_groups(tb, reqs, warm, texts, mode, decoding))
         del tb
     out = {"prompts": len(reqs), "prompt_tokens": [min(widths), max(widths)], "new_tokens": a.group_new,
            "max_batch_tokens": a.group_batch_tokens, "modes": list(modes)}
-    for mode in ("before", "after_unpadded", "groups_only", "heads_only"):
+    for mode in ("before", "masked_prefill", "groups_only", "heads_only"):
         if "seconds" in modes.get("after", {}) and "seconds" in modes.get(mode, {}):
             out[f"after_vs_{mode}_speedup"] = modes[mode]["seconds"] / modes["after"]["seconds"]
             out[f"after_vs_{mode}_identical_outputs"] = sum(x == y for x, y in zip(texts["after"], texts[mode],
@@ -258,27 +258,33 @@ def _time_groups(tb, reqs, warm, texts: dict, mode: str, decoding) -> dict:
     """Wall time of tb.generate(reqs); its prefills' time (synced around each), groups and their sizes."""
     tb.generate(warm)  # kernels, allocator and cuBLAS warm; the timed call captures its own graphs
     prefills, groups = [], []
-    real_prefill, real_parts = decoding._prefill, tb.decoder.decode_parts
+    real = {name: getattr(decoding, name) for name in ("_prefill", "_prefill_unmasked")}
+    real_parts = tb.decoder.decode_parts
 
-    def timed_prefill(model, ids, mask):
-        REC.sync()
-        t0 = time.perf_counter()
-        result = real_prefill(model, ids, mask)
-        REC.sync()
-        prefills.append(time.perf_counter() - t0)
-        return result
+    def timed(prefill):
+        def run(model, ids, mask):
+            REC.sync()
+            t0 = time.perf_counter()
+            result = prefill(model, ids, mask)
+            REC.sync()
+            prefills.append(time.perf_counter() - t0)
+            return result
+        return run
 
     def counted_parts(parts, *args, **kwargs):
         groups.append((sum(ids.shape[0] for ids, _ in parts), len(parts)))
         return real_parts(parts, *args, **kwargs)
 
-    decoding._prefill, tb.decoder.decode_parts = timed_prefill, counted_parts
+    for name, prefill in real.items():
+        setattr(decoding, name, timed(prefill))
+    tb.decoder.decode_parts = counted_parts
     base = REC.reset_peak()
     try:
         outs: list = []
         seconds = wall(lambda: outs.extend(tb.generate(reqs)))
     finally:
-        decoding._prefill = real_prefill
+        for name, prefill in real.items():
+            setattr(decoding, name, prefill)
         del tb.decoder.decode_parts
     texts[mode] = outs
     sizes = sorted({rows for rows, _ in groups}, reverse=True)

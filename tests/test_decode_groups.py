@@ -84,9 +84,13 @@ class _Calls:
 
     def __init__(self, monkeypatch):
         self.prefills, self.steps = [], []
-        prefill, forward = decoding._prefill, decoding._forward
-        monkeypatch.setattr(decoding, "_prefill", lambda m, ids, mask: self.prefills.append(ids.shape) or prefill(m, ids, mask))
+        forward = decoding._forward
+        for name in ("_prefill", "_prefill_unmasked"):
+            monkeypatch.setattr(decoding, name, self._counted(getattr(decoding, name)))
         monkeypatch.setattr(decoding, "_forward", lambda m, tok, *a: self.steps.append(tok.shape[0]) or forward(m, tok, *a))
+
+    def _counted(self, prefill):
+        return lambda m, ids, mask: self.prefills.append(ids.shape) or prefill(m, ids, mask)
 
     def clear(self):
         self.prefills.clear()
@@ -109,16 +113,24 @@ def test_a_group_prefills_per_sub_batch_and_decodes_once(runners, monkeypatch):
     assert calls.steps == [1] * 9 + [2] * 9 + [3] * 9
 
 
-def test_unpadded_prefills_take_one_length_each(monkeypatch):
+def test_padded_prefills_run_unmasked_causal_attention(monkeypatch):
+    """A left-padded sub-batch is prefilled with its padding moved behind the tokens: SDPA sees no mask
+    and runs causal (its fused kernels); the tokens are those of the masked, left-padded generate."""
     runner = tb.load("random:llama-tiny", device="cpu", max_batch_tokens=64)
-    prompts = PROMPTS + [PROMPTS[1][::-1], PROMPTS[3][::-1]]  # two more of 31 and 17 tokens
-    reqs = [Generate(tuple(p), 6) for p in prompts]
-    padded = runner.generate(reqs)
-    runner.prefill_unpadded = True
-    calls = _Calls(monkeypatch)
-    assert runner.generate(reqs) == padded
-    assert sorted(calls.prefills) == sorted([(1, 40), (2, 31), (1, 23), (2, 17), (1, 9), (1, 4)])
-    assert calls.steps == [8] * 5
+    reqs = [Generate(tuple(p), 6) for p in PROMPTS]
+    seen = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, *args, is_causal=False, **kwargs):
+        if q.shape[-2] == k.shape[-2]:  # a prefill (decoding steps attend from one position, heads folded)
+            seen.append((q.shape[-2], attn_mask is None, is_causal))
+        return sdpa(q, k, v, attn_mask, *args, is_causal=is_causal, **kwargs)
+
+    expected = [runner.tokenizer.decode(row, skip_special_tokens=True) for row in _hf(runner, PROMPTS, 6)]
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    assert runner.generate(reqs) == expected
+    assert set(seen) == {
+        (40, True, True), (31, True, True), (17, True, True)}
 
 
 def test_groups_follow_the_memory_budget(monkeypatch):
@@ -230,14 +242,16 @@ def test_grouped_sdpa_equals_transformers_sdpa_without_repeating_heads(monkeypat
 
 def test_decoding_steps_never_repeat_kv_heads(runners, monkeypatch):
     runner = _runner(runners, "random:llama-tiny")
-    ids, mask = runner._left_pad(PROMPTS[:2])  # padded: the prefill's masked SDPA repeats them, once
+    ids, mask = runner._left_pad(PROMPTS[:2])  # padded, but prefilled unmasked: SDPA groups heads itself
+    layers = runner.model.config.num_hidden_layers
     repeats = _count_repeats(monkeypatch)
     Decoder(runner.model).decode(ids, mask, 5, [], runner.pad_id)
-    assert [shape[2] for shape in repeats] == [ids.shape[1]] * (2 * runner.model.config.num_hidden_layers)
+    assert repeats == []
+    Decoder(runner.model, unmasked_prefill=False).decode(ids, mask, 5, [], runner.pad_id)
+    assert [shape[2] for shape in repeats] == [ids.shape[1]] * (2 * layers)  # the masked prefill repeats them
     repeats.clear()
     Decoder(runner.model, grouped_heads=False).decode(ids, mask, 5, [], runner.pad_id)
-    steps = 0 if grouped_attention.library_groups_heads() else 4 * 2 * runner.model.config.num_hidden_layers
-    assert len(repeats) == 2 * runner.model.config.num_hidden_layers + steps
+    assert len(repeats) == (0 if grouped_attention.library_groups_heads() else 4 * 2 * layers)
 
 
 def test_grouped_attention_switches_stock_sdpa_only_inside(runners):

@@ -49,9 +49,9 @@ def test_compiles_inside_a_cell_are_counted_for_the_cell_and_its_model(tmp_path,
     def step(x):
         return x.cos() * 3
 
-    def compiling(family, runner, cell, reporter):
+    def compiling(family, runner, cell, reporter, prefetch):
         step(torch.ones(cell.length))  # a new shape per cell: a first compile, then a recompile
-        return evaluate_family(family, runner, cell, reporter)
+        return evaluate_family(family, runner, cell, reporter, prefetch)
 
     monkeypatch.setattr(evaluate, "_evaluate_family", compiling)
     out = tmp_path / "r.parquet"

@@ -30,6 +30,7 @@ from .errors import UsageError
 from .metrics import At
 from .suites import Cell
 from .tasks.base import LogLikelihood, Sample
+from .tasks.prefetch import Prefetcher
 
 #: exit code on every rank when one rank stopped before its cells were done (an internal error)
 EXIT_STOPPED = 70
@@ -224,10 +225,13 @@ def _run_share(cells: list[Cell], device: str | None, opts: RunOptions, out: Pat
                 if getattr(runner.model, "tbench_device_map", None):
                     meta["device_map"][spec_text] = runner.model.tbench_device_map
                 load_error = _self_check(runner, spec_text, meta)
-            for cell in group:
-                error = _run_cell(cell, runner, load_error, out, meta, reporter)
-                if error:
-                    failed.append(cell.cell_id)
+            with Prefetcher(runner.tokenizer if runner is not None else None) as prefetch:
+                for k, cell in enumerate(group):
+                    if runner is not None and k + 1 < len(group):
+                        prefetch.ahead(group[k + 1])
+                    error = _run_cell(cell, runner, load_error, out, meta, reporter, prefetch)
+                    if error:
+                        failed.append(cell.cell_id)
         finally:
             _add_compiles(compiles, spec_text, compiles_so_far() - before)
         del runner
@@ -322,10 +326,11 @@ def _self_check(runner, spec_text: str, meta: dict) -> str | None:
     return None if check.passed else check.failure(spec_text)
 
 
-def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict, reporter: Reporter) -> str | None:
+def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict, reporter: Reporter,
+              prefetch: Prefetcher) -> str | None:
     reporter.cell(cell, _planned_samples(cell))
     with Meter(cuda_devices(runner.model) if runner is not None else []) as cost:
-        error, rows, samples = _cell_rows(cell, runner, load_error, reporter)
+        error, rows, samples = _cell_rows(cell, runner, load_error, reporter, prefetch)
     meta["cell_cost"][cell.cell_id] = cost.as_dict()
     for r in rows:
         r["run_id"] = meta["run_id"]
@@ -335,7 +340,7 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
     return error
 
 
-def _cell_rows(cell: Cell, runner, load_error: str | None, reporter: Reporter):
+def _cell_rows(cell: Cell, runner, load_error: str | None, reporter: Reporter, prefetch: Prefetcher):
     """(the cell's error or None, its rows, its samples)."""
     samples: list[Sample] = []
     error = load_error
@@ -345,7 +350,7 @@ def _cell_rows(cell: Cell, runner, load_error: str | None, reporter: Reporter):
             family = cell.task.build()
             family.params = cell.task_params
             t = time.perf_counter()
-            scored = _evaluate_family(family, runner, cell, reporter)
+            scored = _evaluate_family(family, runner, cell, reporter, prefetch)
             samples = [s for s, _, _ in scored]
             latency = (time.perf_counter() - t) / max(1, len(samples))
             for s, o, scores in scored:
@@ -363,15 +368,14 @@ def _cell_rows(cell: Cell, runner, load_error: str | None, reporter: Reporter):
     return error, rows, samples
 
 
-def _evaluate_family(family, runner, cell: Cell, reporter: Reporter) -> list[tuple[Sample, Any, dict]]:
+def _evaluate_family(family, runner, cell: Cell, reporter: Reporter,
+                     prefetch: Prefetcher) -> list[tuple[Sample, Any, dict]]:
     """(sample, output, scores) for a cell. Families wrapping another harness (e.g. lm-eval) define
     `evaluate(runner, length, seed, limit, progress)`, drive the runner themselves and call
     `progress(n)` as samples finish."""
     if hasattr(family, "evaluate"):
         return list(family.evaluate(runner, cell.length, cell.seed, cell.limit, progress=reporter.advance))
-    from .tasks.cache import cached_samples
-
-    samples = cached_samples(cell.task.name, family, runner.tokenizer, cell.length, cell.seed, cell.limit)
+    samples = prefetch.samples(cell, family)
     outputs = runner.run([s.request for s in samples], progress=reporter.advance)
     return [(s, o, family.score(s, o)) for s, o in zip(samples, outputs, strict=True)]
 

@@ -132,12 +132,14 @@ class Decoder:
     buffers, CUDA graph) for the next batch of the same rows and cache length. `grouped_heads`: decoding
     steps attend through grouped_attention.py where the model uses transformers' own SDPA."""
 
-    def __init__(self, model: Any, route: Route | None = None, check_every: int = 8, grouped_heads: bool = True):
+    def __init__(self, model: Any, route: Route | None = None, check_every: int = 8, grouped_heads: bool = True,
+                 unmasked_prefill: bool = True):
         self.model = model
         self.forced = route
         self.route = route or choose_route(model)
         self.check_every = check_every
         self.grouped_heads = grouped_heads
+        self.unmasked_prefill = unmasked_prefill
         self._session: _StaticSession | None = None
         self.last_route = self.route  # what the latest batch ran (a failed capture runs `static`)
 
@@ -183,7 +185,7 @@ class Decoder:
                 self._session = None  # free the old cache before this prefill
                 self._session = _StaticSession(self.model, *made_for)
             stepper = self._session
-            stepper.start(parts, eos_ids, pad_id)
+            stepper.start(parts, eos_ids, pad_id, self.unmasked_prefill)
         rows = self._loop(stepper, max_new_tokens, stopped)
         self.last_route = getattr(stepper, "route", self.route)
         return rows
@@ -266,6 +268,28 @@ def _prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
     return outputs.logits, architecture.output_cache(outputs)
 
 
+def _prefill_unmasked(model: Any, ids: torch.Tensor, mask: torch.Tensor):
+    """Prefill a left-padded batch without an attention mask, so SDPA runs its causal kernels (a mask,
+    even one of padding only, sends it to a slower masked kernel). Each row is rolled so that its
+    tokens come first and its padding after them, where causal attention never looks; the positions
+    are then 0, 1, … as the left-padded prefill gives them.
+
+    → (each row's greedy first token (B,), the DynamicCache, `back`: for each row the slot order that
+    puts its KV back right-aligned, or None when nothing was rolled). Padding slots hold junk that the
+    caller masks out. The first token is the argmax of the LM head over each row's last hidden state:
+    what a model applies to logits after its head (soft-capping, a positive scale) keeps the argmax."""
+    b, w = ids.shape
+    pad = w - mask.sum(dim=1)  # (B,)
+    cols = torch.arange(w, device=ids.device)
+    rolled = bool(pad.any())
+    if rolled:
+        ids = ids.gather(1, (cols + pad[:, None]) % w)
+    outputs = architecture.base_model(model)(input_ids=ids, position_ids=cols.expand(b, w), use_cache=True)
+    last = outputs.last_hidden_state[torch.arange(b, device=ids.device), w - 1 - pad]  # (B, d)
+    tokens = model.get_output_embeddings()(last).argmax(dim=-1)
+    return tokens, architecture.output_cache(outputs), (cols - pad[:, None]) % w if rolled else None
+
+
 def _forward(model: Any, tok, mask, pos, cache) -> torch.Tensor:
     outputs = model(input_ids=tok, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
                     **{architecture.cache_keyword(): cache})
@@ -310,9 +334,10 @@ class _StaticSession:
         self.graph: Any = None
         self.route = Route("graph" if graph else "static", "" if graph else "no CUDA device for a graph")
 
-    def start(self, parts: Sequence[Part], eos_ids: list[int], pad_id: int) -> None:
-        """Prefill each part and place its KV right-aligned at the widest part's width, so every row's
-        next token goes to the same slot; the first token of every row."""
+    def start(self, parts: Sequence[Part], eos_ids: list[int], pad_id: int, unmasked: bool = True) -> None:
+        """Prefill each part (`unmasked`: by `_prefill_unmasked`, else as left-padded with its mask) and
+        place its KV right-aligned at the widest part's width, so every row's next token goes to the
+        same slot; the first token of every row."""
         from .runner import positions
 
         width = max(ids.shape[1] for ids, _ in parts)
@@ -322,11 +347,15 @@ class _StaticSession:
         row = 0
         for ids, mask in parts:
             b, w = ids.shape
-            logits, prompt_cache = _prefill(self.model, ids, mask)
-            self._place(prompt_cache, slice(row, row + b), slice(width - w, width))
+            if unmasked:
+                tokens, prompt_cache, back = _prefill_unmasked(self.model, ids, mask)
+            else:
+                logits, prompt_cache = _prefill(self.model, ids, mask)
+                tokens, back = logits[:, -1].argmax(dim=-1), None
+            self._place(prompt_cache, slice(row, row + b), slice(width - w, width), back)
             del prompt_cache
             self.valid[row:row + b, width - w:width] = mask.bool()
-            first.append(logits[:, -1].argmax(dim=-1))
+            first.append(tokens)
             last.append(positions(mask)[:, -1:])
             row += b
         for layer in self.cache.layers:
@@ -335,15 +364,18 @@ class _StaticSession:
         self.state.reset(torch.cat(last), eos_ids, pad_id)
         self.state.choose(torch.cat(first))
 
-    def _place(self, prompt_cache, rows: slice, slots: slice) -> None:
+    def _place(self, prompt_cache, rows: slice, slots: slice, back: torch.Tensor | None) -> None:
+        """Copy a part's KV into the static cache, each row's slots gathered by `back` (None: as they are)."""
         layers = prompt_cache.layers
         if not self.cache.layers[0].is_initialized:
             first = layers[0].keys
             self.cache.early_initialization(self.shape[0], [layer.keys.shape[1] for layer in layers],
                                             [layer.keys.shape[-1] for layer in layers], first.dtype, first.device)
         for layer, target in zip(layers, self.cache.layers, strict=True):
-            target.keys[rows, :, slots] = layer.keys
-            target.values[rows, :, slots] = layer.values
+            for source, dest in ((layer.keys, target.keys), (layer.values, target.values)):
+                if back is not None:
+                    source = source.gather(2, back[:, None, :, None].expand_as(source))
+                dest[rows, :, slots] = source
 
     def _step(self) -> None:
         self.valid |= self.slot_ids == self.slot  # the fed token's own slot

@@ -64,9 +64,6 @@ class Runner:
         #: decode rows of several prefill sub-batches together (graph / static routes); False: each
         #: prefill batch decodes alone, as on the other routes
         self.group_decoding = group_decoding
-        #: in decode groups, prefill sub-batches of prompts of one length only: no padding, so SDPA may
-        #: take its causal kernels instead of a masked one (more, smaller prefills where lengths vary)
-        self.prefill_unpadded = False
         self.decoder = decoding.Decoder(model)
 
     @property
@@ -181,8 +178,7 @@ class Runner:
             gen = self._hf_generate(ids, mask, first)
         else:
             widths = [max(1, len(r.prompt_ids)) for r in reqs]
-            same = (lambda j: widths[j]) if self.prefill_unpadded else (lambda j: 0)
-            subs = (self._batches(widths, key=same, rows=lambda j: max(1, prefill_tokens // widths[j]))
+            subs = (self._batches(widths, rows=lambda j: max(1, prefill_tokens // widths[j]))
                     if prefill_tokens else [list(range(len(reqs)))])
             order = [j for sub in subs for j in sub]  # the decoder's rows, sub-batch after sub-batch
             parts = [self._left_pad([list(reqs[j].prompt_ids) for j in sub]) for sub in subs]
