@@ -106,3 +106,20 @@ def test_two_ranks_merge_their_cell_costs_and_compiles(tmp_path):
     assert set(meta["cell_cost"]) == set(meta["ranks"]["cells"])  # both ranks' cells
     assert all(c["wall_s"] > 0 and c["peak_bytes"] is None for c in meta["cell_cost"].values())
     assert set(meta["compiles"]) == {SPEC}
+
+
+def test_each_cell_ends_with_the_decoders_cache_released(tmp_path, monkeypatch):
+    """A cell's kept static cache must not count against (or crowd) the next cell's memory."""
+    from toroidal_bench.models.runner import Runner
+
+    held = []
+    real = Runner.release
+
+    def release(self):
+        before = self.decoder.held_bytes()
+        real(self)
+        held.append((before, self.decoder.held_bytes()))
+
+    monkeypatch.setattr(Runner, "release", release)
+    run_cells(expand([SPEC], ["passkey"], [256, 320], limit=1), RunOptions(out=tmp_path / "r.parquet"))
+    assert len(held) == 2 and all(before > 0 and after == 0 for before, after in held)

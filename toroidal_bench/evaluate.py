@@ -331,6 +331,8 @@ def _run_cell(cell: Cell, runner, load_error: str | None, out: Path, meta: dict,
     reporter.cell(cell, _planned_samples(cell))
     with Meter(cuda_devices(runner.model) if runner is not None else []) as cost:
         error, rows, samples = _cell_rows(cell, runner, load_error, reporter, prefetch)
+        if runner is not None:
+            runner.release()
     meta["cell_cost"][cell.cell_id] = cost.as_dict()
     for r in rows:
         r["run_id"] = meta["run_id"]

@@ -155,6 +155,10 @@ class Decoder:
         return sum(t.numel() * t.element_size() for layer in self._session.cache.layers if layer.is_initialized
                    for t in (layer.keys, layer.values))
 
+    def release(self) -> None:
+        """Drop the kept static session (its cache can be most of a long-context cell's memory)."""
+        self._session = None
+
     @property
     def groups_prefills(self) -> bool:
         """Can one decode group hold rows of several prefill sub-batches (`decode_parts`)?"""

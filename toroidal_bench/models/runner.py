@@ -72,6 +72,13 @@ class Runner:
         not taken (e.g. 'eager (ToroidalHFAttention modules)'); after a batch, the route that ran."""
         return str(self.decoder.last_route)
 
+    def release(self) -> None:
+        """Free what generation keeps for a next batch of the same shape (the decoder's static cache
+        and graph): at the end of a cell, so the next one starts with the memory free."""
+        self.decoder.release()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
     # -- public API -----------------------------------------------------------------------------
     def run(self, requests: Sequence[Request], progress: Progress | None = None) -> list[Any]:
         """Outputs in request order: str for Generate, (logprob, is_greedy) for LogLikelihood,
