@@ -40,7 +40,11 @@ def _parts(runner, subs=SUBS):
                                         ("random:llama-small+toroidal(depth=4,lambda=0.1,layers=0..1)", None),
                                         ("random:llama-tiny+toroidal(depth=1,lambda=0.3,window=16)", None),
                                         ("random:llama-tiny+pi-spiral", None),
-                                        ("random:llama-tiny+hybrid(switch=20,width=8)", None)])
+                                        ("random:llama-tiny+hybrid(switch=20,width=8)", None),
+                                        ("random:llama-tiny+pi-spiral(layers=0)", None),
+                                        ("random:llama-tiny+attractor", None),
+                                        ("random:llama-tiny+attractor(inject=residual,layers=1)", None),
+                                        ("random:llama-tiny+pi-spiral(layers=0)+attractor(layers=1)", None)])
 def test_sub_batches_of_different_widths_decode_like_one_generate(runners, spec, attn):
     runner = _runner(runners, spec, attn)
     decoder = Decoder(runner.model)
@@ -72,8 +76,10 @@ def test_eos_ends_its_row_in_any_sub_batch(runners):
 
 
 def test_the_eager_route_takes_one_prefill_batch():
-    runner = tb.load("random:llama-tiny+attractor", device="cpu")
+    runner = tb.load("random:llama-tiny", device="cpu")
+    handle = runner.model.model.layers[0].register_forward_hook(lambda *args: None)  # a hook tbench can't vouch for
     decoder = Decoder(runner.model)
+    handle.remove()
     assert decoder.route.name == "eager" and not decoder.groups_prefills
     with pytest.raises(ValueError, match="one prefill batch"):
         decoder.decode_parts(_parts(runner), 4, [], runner.pad_id)

@@ -22,7 +22,8 @@ ROUTES = {
     "random:phi-tiny": "static",
     "random:qwen2-tiny+yarn(factor=2)": "static",
     "random:llama-small+toroidal(depth=2,layers=0..1)": "static",
-    "random:llama-tiny+attractor": "eager",
+    "random:llama-tiny+attractor": "static",
+    "random:llama-tiny+pi-spiral(layers=0)+attractor(inject=residual)": "static",
     "random:llama-tiny+pi-spiral": "static",
     "random:llama-tiny+dynamic-ntk(factor=2)": "eager",
 }

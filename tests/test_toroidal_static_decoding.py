@@ -30,6 +30,8 @@ SPECS = [
     "random:llama-tiny+toroidal(depth=2,lambda=0.1,pe=orthogonal,periodic=true,layers=0..1)",
     "random:llama-tiny+pi-spiral(radius=log,radius_start=8)",
     "random:mistral-tiny+hybrid(switch=30,width=8)",  # row 3 (positions 16..28) crosses the ramp
+    "random:llama-tiny+attractor(layers=0..1)",  # a summary slot: state carried in the cache's buffers
+    "random:llama-tiny+pi-spiral(layers=0)+attractor(inject=residual,layers=1)",  # hooks on both kinds
 ]
 
 
@@ -115,7 +117,7 @@ def guarded_steps(monkeypatch):
     monkeypatch.setattr(decoding._StaticSession, "_step", step)
 
 
-@pytest.mark.parametrize("spec", [SPECS[1], SPECS[4], SPECS[5], SPECS[6], SPECS[7]])
+@pytest.mark.parametrize("spec", [SPECS[1], SPECS[4], SPECS[5], SPECS[6], SPECS[7], SPECS[8], SPECS[9]])
 def test_a_static_step_reads_nothing_on_the_host(runners, spec, guarded_steps):
     runner = _runner(runners, spec)
     ids, mask = runner._left_pad(PROMPTS)
@@ -134,7 +136,7 @@ def test_the_guard_catches_a_host_read(runners, guarded_steps, monkeypatch):
         Decoder(runner.model, Route("static")).decode(ids, mask, 4, [], 0)
 
 
-@pytest.mark.parametrize("spec", [SPECS[1], SPECS[7]])
+@pytest.mark.parametrize("spec", [SPECS[1], SPECS[7], SPECS[8], SPECS[9]])
 def test_a_static_step_compiles_without_graph_breaks(runners, spec):
     """dynamo's fullgraph mode refuses any graph break, which every data-dependent branch or host read
     (`.item()`, `bool(t)`, `torch.equal`, a data-dependent shape) causes."""

@@ -6,10 +6,11 @@ Routes (`choose_route`), fastest first:
   and per-row done flags live in fixed device buffers that the step updates itself.
 - `static`: the same steps run eagerly (no CUDA device, or a capture that failed).
 - `eager`: a growing DynamicCache and a 2-D mask, as `model.generate` runs it, for models whose
-  modules keep Python state between steps or ask the host about tensor values (attractor layers,
-  toroidal layers on host-planned backends — flex, ring, flash2 —, dynamic RoPE, hooks), sliding
-  windows, and attention kernels without a static-mask form. Modules that declare `static_decoding`
-  (toroidal layers on auto/fused/sdpa/manual, π-Spiral and hybrid rotaries) take the static route.
+  modules keep Python state between steps or ask the host about tensor values (toroidal layers on
+  host-planned backends — flex, ring, flash2 —, dynamic RoPE, others' hooks), sliding windows, and
+  attention kernels without a static-mask form. Modules that declare `static_decoding` (toroidal
+  layers on auto/fused/sdpa/manual, π-Spiral and hybrid rotaries, attractors) and hooks that declare
+  `static_decoding_hooks` take the static route.
 - `generate`: `model.generate` itself, where the model's generation config asks for logits
   processors (repetition penalty, …) that change greedy choices and this loop does not reproduce.
 
@@ -18,7 +19,12 @@ prefill activations bound how many prompt tokens one forward may take, while a d
 small-cache model can run many more rows than that. Each sub-batch's KV is written into the group's
 one static cache, right-aligned at the group's widest prompt, so every row's next token takes the
 same slot; the group then decodes as one batch, with one captured graph. The eager route keeps one
-prefill batch per decode batch (its modules carry Python state from their own prefill).
+prefill batch per decode batch (its modules carry Python state from their own prefill). Per-row
+states other than KV (attractors) are moved into buffers on the static cache the same way.
+
+Prefills on these routes run without a mask (`_prefill_unmasked`: padding rolled behind each row's
+tokens, so SDPA runs its causal kernels), unless a module takes a state at the prompt's last position
+(`left_padded_prefill`), which padding after the tokens would reach.
 
 In a static decoding step the model's stock SDPA attention goes through grouped_attention.py, which
 keeps the grouped KV heads as they are (transformers repeats them to every query head whenever a mask
@@ -40,6 +46,7 @@ from typing import Any
 
 import torch
 
+from ..encodings.pi_spiral.attractor import place_states
 from . import architecture
 from .decode_memory import cache_slots
 from .grouped_attention import grouped_attention
@@ -98,7 +105,8 @@ def _static_blocker(model: Any) -> str:
         return f"RoPE type '{rope_type}' recomputes its frequencies from the length"
     capturable: tuple[str, ...] = ()  # modules whose decoding step reads nothing on the host, and their parts
     for name, module in model.named_modules():
-        if module._forward_hooks or module._forward_pre_hooks or hasattr(module, "_hf_hook"):
+        if hasattr(module, "_hf_hook") or ((module._forward_hooks or module._forward_pre_hooks)
+                                           and not getattr(module, "static_decoding_hooks", False)):
             return f"forward hooks on '{name}'"
         if name.startswith(capturable):
             continue
@@ -109,6 +117,13 @@ def _static_blocker(model: Any) -> str:
         if not origin.startswith(("transformers.", "torch.")) and not isinstance(module, IdentityRotary):
             return f"{type(module).__name__} modules"
     return ""
+
+
+def left_padded_prefill(model: Any) -> bool:
+    """Must the model's prompts be prefilled as left-padded batches, with their mask? Modules that take
+    a state at the prompt's last position (attractors) say so (`left_padded_prefill`); the unmasked
+    prefill puts padding after each row's tokens, where such a state would read it."""
+    return any(getattr(module, "left_padded_prefill", False) for module in model.modules())
 
 
 def mask_kind(model: Any) -> str | None:
@@ -339,12 +354,13 @@ class _StaticSession:
         self.route = Route("graph" if graph else "static", "" if graph else "no CUDA device for a graph")
 
     def start(self, parts: Sequence[Part], eos_ids: list[int], pad_id: int, unmasked: bool = True) -> None:
-        """Prefill each part (`unmasked`: by `_prefill_unmasked`, else as left-padded with its mask) and
-        place its KV right-aligned at the widest part's width, so every row's next token goes to the
-        same slot; the first token of every row."""
+        """Prefill each part (`unmasked`: by `_prefill_unmasked` unless the model needs its prompts
+        left-padded; else as left-padded with its mask) and place its KV right-aligned at the widest
+        part's width, so every row's next token goes to the same slot; the first token of every row."""
         from .runner import positions
 
         width = max(ids.shape[1] for ids, _ in parts)
+        unmasked = unmasked and not left_padded_prefill(self.model)
         self.cache.reset()  # in place: a captured graph keeps pointing at the same tensors
         self.valid.zero_()
         first, last = [], []
@@ -380,6 +396,7 @@ class _StaticSession:
                 if back is not None:
                     source = source.gather(2, back[:, None, :, None].expand_as(source))
                 dest[rows, :, slots] = source
+        place_states(prompt_cache, self.cache, rows, self.shape[0])
 
     def _step(self) -> None:
         self.valid |= self.slot_ids == self.slot  # the fed token's own slot

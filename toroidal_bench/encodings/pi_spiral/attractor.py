@@ -71,7 +71,15 @@ class Attractor(nn.Module):
 
     `summary(h, position_ids, cache)` returns s (B, T, d) for the chunk h (B, T, d) and, when a cache
     is given, stores the state after the chunk on it under `key`.
+
+    Static decoding (models/decoding.py): the state of a row is taken at the prompt's last position,
+    so the prompt must be prefilled left-padded (`left_padded_prefill`); the decoder then moves each
+    row's state into buffers on the static cache (`fixed_state`), which every step updates in place
+    and never checks on the host, so the step can be captured in a CUDA graph.
     """
+
+    static_decoding = True
+    left_padded_prefill = True
 
     def __init__(self, key: str, alpha: float, learned: bool = False, chunk: int = CHUNK):
         super().__init__()
@@ -115,6 +123,8 @@ class Attractor(nn.Module):
         if saved is None:
             return torch.zeros(pos.shape[0], width, device=device)
         state, next_pos = saved
+        if fixed_state(cache):  # the decoder keeps rows and state in step; a host check would sync
+            return state
         fresh = pos[:, 0] == 0
         if bool((~fresh & (pos[:, 0] != next_pos)).any()):
             raise RuntimeError("attractor state is out of step with the KV cache (cropped or reordered "
@@ -124,9 +134,35 @@ class Attractor(nn.Module):
     def _store(self, cache, state: torch.Tensor, next_pos: torch.Tensor) -> None:
         if cache is None:
             return
+        if fixed_state(cache):
+            saved_state, saved_pos = cache._tbench_attractor[self.key]
+            saved_state.copy_(state)
+            saved_pos.copy_(next_pos)
+            return
         if not hasattr(cache, "_tbench_attractor"):
             cache._tbench_attractor = {}
         cache._tbench_attractor[self.key] = (state.detach() if self.alpha_logit is None else state, next_pos)
+
+
+def fixed_state(cache) -> bool:
+    """Does `cache` hold attractor states in fixed buffers, updated in place (a static decoding cache)?"""
+    return bool(getattr(cache, "_tbench_fixed_state", False))
+
+
+def place_states(prompt_cache, cache, rows: slice, batch: int) -> None:
+    """Copy the attractor states a prefill left on `prompt_cache` into `rows` of `cache`'s fixed buffers
+    (made on the first call, for `batch` rows); nothing when the model has no attractor."""
+    saved = getattr(prompt_cache, "_tbench_attractor", None)
+    if not saved:
+        return
+    if not fixed_state(cache):
+        cache._tbench_attractor = {key: (state.new_zeros(batch, state.shape[-1]), pos.new_zeros(batch))
+                                   for key, (state, pos) in saved.items()}
+        cache._tbench_fixed_state = True
+    for key, (state, pos) in saved.items():
+        target_state, target_pos = cache._tbench_attractor[key]
+        target_state[rows] = state
+        target_pos[rows] = pos
 
 
 def state_bytes(cache) -> int:

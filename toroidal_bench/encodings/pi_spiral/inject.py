@@ -66,6 +66,7 @@ def install_rotary(model: Any, module: torch.nn.Module, layers: tuple[int, ...] 
 
         # prepend: rotaries run before any attractor hook that reads position_embeddings
         attn.register_forward_pre_hook(hook, with_kwargs=True, prepend=True)
+        attn.static_decoding_hooks = True  # tensor work only: a static decoding step may run it
 
 
 def current_rotary_is_native(model: Any) -> bool:
@@ -82,6 +83,7 @@ def install_attractor(model: Any, layers: tuple[int, ...] | None, inject: str, a
             attn = architecture.attention_modules(model)[i]
             attn.tbench_attractor = Attractor(f"kv{i}", alpha, learned).to(_device(attn))
             attn.register_forward_pre_hook(_kv_hook, with_kwargs=True)
+            attn.static_decoding_hooks = True
         architecture.set_attention(model, register_attention(ATTENTION, attractor_attention))
         return
     for i in chosen:
@@ -90,6 +92,7 @@ def install_attractor(model: Any, layers: tuple[int, ...] | None, inject: str, a
         layer.tbench_attractor_gate = torch.nn.Parameter(torch.tensor(float(gate), device=_device(layer)),
                                                          requires_grad=learned)
         layer.register_forward_pre_hook(_residual_hook, with_kwargs=True)
+        layer.static_decoding_hooks = True
 
 
 def _device(module: torch.nn.Module) -> torch.device:
@@ -170,9 +173,12 @@ def attractor_attention(module, query, key, value, attention_mask, dropout: floa
                                       scaling=scaling, **kwargs)
     keys, values, mask = with_slot(query, key, value, attention_mask, slot)
     groups = query.shape[1] // keys.shape[1]
+    # the mask hides nothing only for one query without padding; known from shapes, since looking at
+    # the mask would be a host sync (which a CUDA-graph decoding step cannot take)
+    hides_nothing = attention_mask is None and query.shape[2] == 1
     out = F.scaled_dot_product_attention(
         query, _repeat(keys, groups), _repeat(values, groups),
-        attn_mask=None if bool(mask.all()) else mask, dropout_p=dropout, scale=scaling)
+        attn_mask=None if hides_nothing else mask, dropout_p=dropout, scale=scaling)
     return out.transpose(1, 2).contiguous(), None
 
 
