@@ -25,7 +25,7 @@ ROUTES = {
     "random:llama-tiny+attractor": "static",
     "random:llama-tiny+pi-spiral(layers=0)+attractor(inject=residual)": "static",
     "random:llama-tiny+pi-spiral": "static",
-    "random:llama-tiny+dynamic-ntk(factor=2)": "eager",
+    "random:llama-tiny+dynamic-ntk(factor=2,original_max_position_embeddings=16)": "static",
 }
 
 

@@ -1,4 +1,5 @@
-"""Toroidal layers and π-Spiral/hybrid rotaries decoding from a static KV cache (models/decoding.py).
+"""Toroidal layers, π-Spiral/hybrid rotaries, attractors and dynamic NTK decoding from a static KV cache
+(models/decoding.py).
 
 The CUDA graph route cannot run here; its steps are the `static` route's, run eagerly. What a graph
 needs from them is checked directly: the same tokens as `model.generate` and as the eager route (a
@@ -32,6 +33,7 @@ SPECS = [
     "random:mistral-tiny+hybrid(switch=30,width=8)",  # row 3 (positions 16..28) crosses the ramp
     "random:llama-tiny+attractor(layers=0..1)",  # a summary slot: state carried in the cache's buffers
     "random:llama-tiny+pi-spiral(layers=0)+attractor(inject=residual,layers=1)",  # hooks on both kinds
+    "random:llama-tiny+dynamic-ntk(factor=2,original_max_position_embeddings=16)",  # frequencies per step
 ]
 
 
@@ -117,7 +119,8 @@ def guarded_steps(monkeypatch):
     monkeypatch.setattr(decoding._StaticSession, "_step", step)
 
 
-@pytest.mark.parametrize("spec", [SPECS[1], SPECS[4], SPECS[5], SPECS[6], SPECS[7], SPECS[8], SPECS[9]])
+@pytest.mark.parametrize("spec", [SPECS[1], SPECS[4], SPECS[5], SPECS[6], SPECS[7], SPECS[8], SPECS[9],
+                                  SPECS[10]])
 def test_a_static_step_reads_nothing_on_the_host(runners, spec, guarded_steps):
     runner = _runner(runners, spec)
     ids, mask = runner._left_pad(PROMPTS)
@@ -136,7 +139,7 @@ def test_the_guard_catches_a_host_read(runners, guarded_steps, monkeypatch):
         Decoder(runner.model, Route("static")).decode(ids, mask, 4, [], 0)
 
 
-@pytest.mark.parametrize("spec", [SPECS[1], SPECS[7], SPECS[8], SPECS[9]])
+@pytest.mark.parametrize("spec", [SPECS[1], SPECS[7], SPECS[8], SPECS[9], SPECS[10]])
 def test_a_static_step_compiles_without_graph_breaks(runners, spec):
     """dynamo's fullgraph mode refuses any graph break, which every data-dependent branch or host read
     (`.item()`, `bool(t)`, `torch.equal`, a data-dependent shape) causes."""

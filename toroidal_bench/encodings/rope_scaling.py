@@ -1,12 +1,15 @@
-"""Frequency-type RoPE baselines, through transformers' own rope parameters (no re-implementation).
+"""Frequency-type RoPE baselines, through transformers' own rope parameters (no re-implementation
+except dynamic NTK's per-sequence length, below).
 
 Notation: θ_i = b^(−2i/d) over the d rotated dims, L0 the pretraining length, s the factor.
 
 - `linear(factor)` — position interpolation (Chen et al. 2023): θ_i ← θ_i / s.
 - `ntk(factor)` — NTK-aware base change (bloc97): b ← b · s^(d/(d−2)); rope type unchanged.
 - `dynamic-ntk(factor)` — b ← b · (s·L/L0 − (s−1))^(d/(d−2)) with L the current length, only when
-  L > L0 (transformers' "dynamic"; it recomputes frequencies as the sequence grows, so keys cached
-  before the switch were rotated with the old base — as in every implementation of this method).
+  L > L0 (transformers' "dynamic" frequencies; it recomputes them as the sequence grows, so keys cached
+  before the switch were rotated with the old base — as in every implementation of this method). L is
+  each sequence's own (models/rotary.py DynamicNTKRotary), not the batch's, so no row's logits depend
+  on the others or on earlier batches.
 - `yarn(factor, original_max_position_embeddings, beta_fast, beta_slow)` — NTK-by-parts with the
   0.1·ln s + 1 attention temperature (Peng et al. 2023; transformers' "yarn").
 - `nope` — no positional signal: cos = 1, sin = 0.
@@ -90,9 +93,15 @@ class DynamicNTK(_Factor):
     original_max_position_embeddings: int | None = None
 
     def apply(self, model: Any) -> None:
+        from ..models import architecture
+        from ..models.rotary import DynamicNTKRotary
+
         # transformers reads L0 from config.max_position_embeddings for this rope type
         original = _original_length(model, self.original_max_position_embeddings)
         _rebuild_rotary(model, {"rope_type": "dynamic", "factor": self.factor}, max_positions=original)
+        # its frequencies, with L per sequence instead of per batch and remembered (see DynamicNTKRotary)
+        device = architecture.rotary_module(model).inv_freq.device
+        architecture.replace_rotary(model, DynamicNTKRotary(model.config, device))
 
 
 @register_encoding("yarn")

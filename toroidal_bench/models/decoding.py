@@ -100,8 +100,9 @@ def _static_blocker(model: Any) -> str:
         return "sliding-window layers"
     if len({p.device for p in model.parameters()}) > 1:
         return "weights on several devices"
-    rope_type = getattr(getattr(architecture.base_model(model), "rotary_emb", None), "rope_type", "default")
-    if "dynamic" in rope_type or rope_type == "longrope":
+    rotary = getattr(architecture.base_model(model), "rotary_emb", None)
+    rope_type = getattr(rotary, "rope_type", "default")
+    if ("dynamic" in rope_type or rope_type == "longrope") and not getattr(rotary, "static_decoding", False):
         return f"RoPE type '{rope_type}' recomputes its frequencies from the length"
     capturable: tuple[str, ...] = ()  # modules whose decoding step reads nothing on the host, and their parts
     for name, module in model.named_modules():
