@@ -37,7 +37,7 @@ from toroidal_bench.models.decoding import Decoder, Route
 
 DEV = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 REC = Recorder(DEV, "decode.json")  # replaced in main()
-ENCODINGS = ("rope", "alibi", "toroidal_d1")
+ENCODINGS = ("rope", "alibi", "toroidal_d1", "attractor", "dynamic_ntk")
 TINY_QWEN2 = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, vocab_size=512, max_position_embeddings=131072, tie_word_embeddings=True,
                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, bos_token_id=1,
@@ -63,6 +63,14 @@ def build(a, encoding: str):
         enc = Toroidal(depth=1, lambda_=0.1, layers=tuple(range(model.config.num_hidden_layers)))
         enc.validate()
         enc.apply(model)
+    elif encoding == "attractor":  # a summary slot in every layer's attention (the encoding's default)
+        from toroidal_bench.encodings.pi_spiral.encodings import Attractor
+
+        Attractor().apply(model)
+    elif encoding == "dynamic_ntk":  # L0 4,096: frequencies change at every step beyond it
+        from toroidal_bench.encodings.rope_scaling import DynamicNTK
+
+        DynamicNTK(factor=4.0, original_max_position_embeddings=4096).apply(model)
     model.generation_config.eos_token_id = None  # timed runs make exactly N tokens
     tok = byte_tokenizer()
     return model, Runner(model, tok, spec=encoding, max_batch_tokens=a.batch * a.batch_length)
