@@ -173,11 +173,12 @@ def part_single(a, model, runner) -> dict:
         ids, mask = prompts(model.config.vocab_size, [length])
         n = a.new
         counts = (1, a.prof_new, n)
-        tb = {k: _ours(Decoder(model), ids, mask, k) for k in counts}  # a decoder each: no recapture
+        decoders = {k: Decoder(model) for k in counts}  # a decoder each: no recapture
+        tb = {k: _ours(decoders[k], ids, mask, k) for k in counts}
         hf = {k: _theirs(model, ids, mask, k) for k in counts}
         row: dict = {}
         row["tbench"], ours = _timings(a, tb, n)
-        row["route"] = runner.decode_route
+        row["route"] = str(decoders[n].last_route)  # the route that ran (a failed capture says why)
         row["generate"], theirs = _timings(a, hf, n)
         row["same_tokens"] = ours == theirs
         row["tbench_vs_generate_decode"] = row["tbench"]["decode_tok_s"] / row["generate"]["decode_tok_s"]

@@ -86,11 +86,11 @@ class HostRead(AssertionError):
 
 @contextlib.contextmanager
 def no_host_reads():
-    """Every Python-level way of reading a tensor's value on the host raises HostRead (on a GPU each
-    is a sync, which a CUDA graph capture refuses)."""
+    """Every Python-level way of reading a tensor's value on the host, or of making one from host data,
+    raises HostRead (on a GPU each is a sync or a copy, which a CUDA graph capture refuses)."""
     names = ("item", "__bool__", "__int__", "__float__", "__index__", "tolist", "numpy", "cpu")
     saved = {name: getattr(torch.Tensor, name) for name in names}
-    equal = torch.equal
+    made = {name: getattr(torch, name) for name in ("equal", "tensor", "as_tensor")}
 
     def refuse(what):
         def raise_(*args, **kwargs):
@@ -101,11 +101,14 @@ def no_host_reads():
         for name in names:
             setattr(torch.Tensor, name, refuse(f"Tensor.{name}"))
         torch.equal = refuse("torch.equal")
+        # a tensor made from host data is a host-to-device copy on a GPU, which a capture refuses too
+        torch.tensor, torch.as_tensor = refuse("torch.tensor"), refuse("torch.as_tensor")
         yield
     finally:
         for name, method in saved.items():
             setattr(torch.Tensor, name, method)
-        torch.equal = equal
+        for name, fn in made.items():
+            setattr(torch, name, fn)
 
 
 @pytest.fixture

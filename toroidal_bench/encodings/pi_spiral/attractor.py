@@ -93,14 +93,18 @@ class Attractor(nn.Module):
             self.alpha_logit = None
             self.alpha_value = alpha
             self.one_minus = -math.expm1(math.log(alpha)) if alpha > 0 else 1.0  # exact for α → 1
+            # made once, on the module's device: a tensor made from a Python number inside a decoding
+            # step would be a host-to-device copy, which a CUDA graph capture refuses
+            self.register_buffer("fixed", torch.tensor([alpha, self.one_minus], dtype=torch.float32),
+                                 persistent=False)
 
     def coefficients(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(α, 1 − α) as float32 0-d tensors (differentiable when learned)."""
         if self.alpha_logit is not None:
             logit = self.alpha_logit.float()
             return torch.sigmoid(logit), torch.sigmoid(-logit)
-        return (torch.tensor(self.alpha_value, device=device, dtype=torch.float32),
-                torch.tensor(self.one_minus, device=device, dtype=torch.float32))
+        fixed = self.fixed.to(device)
+        return fixed[0], fixed[1]
 
     def summary(self, h: torch.Tensor, position_ids: torch.Tensor, cache=None) -> torch.Tensor:
         B, T, _ = h.shape
