@@ -124,10 +124,12 @@ def part_check(a, model, runner) -> dict:
     ids, mask = prompts(model.config.vocab_size, lengths, seed=1)
     allowed = {"graph": ["graph", "static", "eager"], "static": ["static", "eager"]}
     routes = allowed.get(runner.decoder.route.name, [runner.decoder.route.name])
-    rows = {r: Decoder(model, Route(r)).decode(ids, mask, a.check_new, [], 0) for r in routes}
+    decoders = {r: Decoder(model, Route(r)) for r in routes}
+    rows = {r: decoders[r].decode(ids, mask, a.check_new, [], 0) for r in routes}
     rows["generate"] = hf_generate(model, ids, mask, a.check_new)
     first = rows[routes[0]]
-    out = {"route": runner.decode_route, "rows": len(lengths), "new_tokens": a.check_new}
+    out = {"route": runner.decode_route, "rows": len(lengths), "new_tokens": a.check_new,
+           "ran": {r: str(d.last_route) for r, d in decoders.items()}}  # e.g. a graph whose capture failed
     for name, got in rows.items():
         if name == routes[0]:
             continue
