@@ -22,9 +22,8 @@ same slot; the group then decodes as one batch, with one captured graph. The eag
 prefill batch per decode batch (its modules carry Python state from their own prefill). Per-row
 states other than KV (attractors) are moved into buffers on the static cache the same way.
 
-Prefills on these routes run without a mask (`_prefill_unmasked`: padding rolled behind each row's
-tokens, so SDPA runs its causal kernels), unless a module takes a state at the prompt's last position
-(`left_padded_prefill`), which padding after the tokens would reach.
+Prefills on these routes run without a mask (unmasked.py: padding rolled behind each row's tokens, so
+SDPA runs its causal kernels), unless a module needs its batches left-padded (`left_padded_prefill`).
 
 In a static decoding step the model's stock SDPA attention goes through grouped_attention.py, which
 keeps the grouped KV heads as they are (transformers repeats them to every query head whenever a mask
@@ -47,7 +46,7 @@ from typing import Any
 import torch
 
 from ..encodings.pi_spiral.attractor import place_states
-from . import architecture
+from . import architecture, unmasked
 from .decode_memory import cache_slots
 from .grouped_attention import grouped_attention
 
@@ -118,13 +117,6 @@ def _static_blocker(model: Any) -> str:
         if not origin.startswith(("transformers.", "torch.")) and not isinstance(module, IdentityRotary):
             return f"{type(module).__name__} modules"
     return ""
-
-
-def left_padded_prefill(model: Any) -> bool:
-    """Must the model's prompts be prefilled as left-padded batches, with their mask? Modules that take
-    a state at the prompt's last position (attractors) say so (`left_padded_prefill`); the unmasked
-    prefill puts padding after each row's tokens, where such a state would read it."""
-    return any(getattr(module, "left_padded_prefill", False) for module in model.modules())
 
 
 def mask_kind(model: Any) -> str | None:
@@ -289,25 +281,19 @@ def _prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
 
 
 def _prefill_unmasked(model: Any, ids: torch.Tensor, mask: torch.Tensor):
-    """Prefill a left-padded batch without an attention mask, so SDPA runs its causal kernels (a mask,
-    even one of padding only, sends it to a slower masked kernel). Each row is rolled so that its
-    tokens come first and its padding after them, where causal attention never looks; the positions
-    are then 0, 1, … as the left-padded prefill gives them.
+    """Prefill a left-padded batch without an attention mask (unmasked.py: padding rolled behind each
+    row's tokens, so SDPA runs its causal kernels).
 
     → (each row's greedy first token (B,), the DynamicCache, `back`: for each row the slot order that
     puts its KV back right-aligned, or None when nothing was rolled). Padding slots hold junk that the
     caller masks out. The first token is the argmax of the LM head over each row's last hidden state:
     what a model applies to logits after its head (soft-capping, a positive scale) keeps the argmax."""
-    b, w = ids.shape
-    pad = w - mask.sum(dim=1)  # (B,)
-    cols = torch.arange(w, device=ids.device)
-    rolled = bool(pad.any())
-    if rolled:
-        ids = ids.gather(1, (cols + pad[:, None]) % w)
-    outputs = architecture.base_model(model)(input_ids=ids, position_ids=cols.expand(b, w), use_cache=True)
-    last = outputs.last_hidden_state[torch.arange(b, device=ids.device), w - 1 - pad]  # (B, d)
-    tokens = model.get_output_embeddings()(last).argmax(dim=-1)
-    return tokens, architecture.output_cache(outputs), (cols - pad[:, None]) % w if rolled else None
+    rolled, positions, back = unmasked.roll(ids, mask)
+    outputs = architecture.base_model(model)(input_ids=rolled, position_ids=positions, use_cache=True)
+    last = mask.sum(dim=1) - 1  # each row's last token, counted from its first
+    hidden = outputs.last_hidden_state[torch.arange(ids.shape[0], device=ids.device), last]  # (B, d)
+    tokens = model.get_output_embeddings()(hidden).argmax(dim=-1)
+    return tokens, architecture.output_cache(outputs), back
 
 
 def _forward(model: Any, tok, mask, pos, cache) -> torch.Tensor:
@@ -354,21 +340,21 @@ class _StaticSession:
         self.graph: Any = None
         self.route = Route("graph" if graph else "static", "" if graph else "no CUDA device for a graph")
 
-    def start(self, parts: Sequence[Part], eos_ids: list[int], pad_id: int, unmasked: bool = True) -> None:
-        """Prefill each part (`unmasked`: by `_prefill_unmasked` unless the model needs its prompts
+    def start(self, parts: Sequence[Part], eos_ids: list[int], pad_id: int, unmasked_prefill: bool = True) -> None:
+        """Prefill each part (`unmasked_prefill`: by `_prefill_unmasked` unless the model needs its prompts
         left-padded; else as left-padded with its mask) and place its KV right-aligned at the widest
         part's width, so every row's next token goes to the same slot; the first token of every row."""
         from .runner import positions
 
         width = max(ids.shape[1] for ids, _ in parts)
-        unmasked = unmasked and not left_padded_prefill(self.model)
+        rolled = unmasked_prefill and not unmasked.needs_left_padding(self.model)
         self.cache.reset()  # in place: a captured graph keeps pointing at the same tensors
         self.valid.zero_()
         first, last = [], []
         row = 0
         for ids, mask in parts:
             b, w = ids.shape
-            if unmasked:
+            if rolled:
                 tokens, prompt_cache, back = _prefill_unmasked(self.model, ids, mask)
             else:
                 logits, prompt_cache = _prefill(self.model, ids, mask)
@@ -394,9 +380,7 @@ class _StaticSession:
                                             [layer.keys.shape[-1] for layer in layers], first.dtype, first.device)
         for layer, target in zip(layers, self.cache.layers, strict=True):
             for source, dest in ((layer.keys, target.keys), (layer.values, target.values)):
-                if back is not None:
-                    source = source.gather(2, back[:, None, :, None].expand_as(source))
-                dest[rows, :, slots] = source
+                dest[rows, :, slots] = unmasked.unroll(source, back, dim=2)
         place_states(prompt_cache, self.cache, rows, self.shape[0])
 
     def _step(self) -> None:

@@ -4,7 +4,8 @@ Three batched request kinds (see tasks.base): greedy `generate` with a KV cache 
 `loglikelihood` of a continuation, and `rolling_loglikelihood` of a whole sequence. Requests are
 sorted by length and packed into batches under a token budget; left padding keeps every sequence's
 last token at the right edge, so only the positions that are scored go through the LM head, in
-chunks (no full float32 logits). Generation is decoded by decoding.py (a static cache and a CUDA
+chunks (no full float32 logits). Padded batches run without a mask, their padding rolled behind the
+tokens (unmasked.py), so SDPA keeps its causal kernels. Generation is decoded by decoding.py (a static cache and a CUDA
 graph where the model allows; `decode_route` says which route ran). There a decode group's rows are
 bounded by a memory budget (each row's static cache, known from the config) and prefilled in
 sub-batches under the token budget, so a small-cache model decodes many long prompts at once; on the
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from ..tasks.base import Generate, LogLikelihood, Request, Rolling
-from . import architecture, decode_memory, decoding
+from . import architecture, decode_memory, decoding, unmasked
 from .logprobs import token_logprobs
 from .windows import Window, disjoint_windows, strided_windows
 
@@ -64,6 +65,8 @@ class Runner:
         #: decode rows of several prefill sub-batches together (graph / static routes); False: each
         #: prefill batch decodes alone, as on the other routes
         self.group_decoding = group_decoding
+        #: score padded batches unmasked (unmasked.py); False: with the left-padded mask, as before
+        self.unmasked_scoring = True
         self.decoder = decoding.Decoder(model)
 
     @property
@@ -220,14 +223,23 @@ class Runner:
     def _score_batch(self, ws: list[Window], idx: list[int], results: list[Any]) -> None:
         ids, mask = self._left_pad([w[0][:-1] for w in ws])
         k = max(n for _, n in ws)
-        hidden = architecture.base_model(self.model)(
-            input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False
-        ).last_hidden_state[:, -k:]  # (B, k, d): only scored positions reach the head
+        hidden = self._last_hidden(ids, mask, k)  # (B, k, d): only scored positions reach the head
         targets = torch.tensor([[self.pad_id] * (k - n) + w[-n:] for w, n in ws], device=self.device)
         lp, greedy = token_logprobs(hidden, self.model.get_output_embeddings(), targets)
         lp, greedy = lp.cpu().numpy(), greedy.cpu().numpy()
         for j, (i, (_, n)) in enumerate(zip(idx, ws, strict=True)):
             results[i] = (lp[j, k - n :], greedy[j, k - n :])
+
+    def _last_hidden(self, ids: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+        """Hidden states of the last k positions (B, k, d) of a left-padded batch; run unmasked (padding
+        rolled behind the tokens, unmasked.py) unless the model needs left padding."""
+        base = architecture.base_model(self.model)
+        if self.unmasked_scoring and not unmasked.needs_left_padding(self.model):
+            rolled, pos, back = unmasked.roll(ids, mask)
+            hidden = base(input_ids=rolled, position_ids=pos, use_cache=False).last_hidden_state
+            return unmasked.unroll(hidden, None if back is None else back[:, -k:], dim=1)[:, -k:]
+        return base(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                    use_cache=False).last_hidden_state[:, -k:]
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(s) for s in seqs)
