@@ -288,11 +288,8 @@ def _prefill_unmasked(model: Any, ids: torch.Tensor, mask: torch.Tensor):
     puts its KV back right-aligned, or None when nothing was rolled). Padding slots hold junk that the
     caller masks out. The first token is the argmax of the LM head over each row's last hidden state:
     what a model applies to logits after its head (soft-capping, a positive scale) keeps the argmax."""
-    rolled, positions, back = unmasked.roll(ids, mask)
-    outputs = architecture.base_model(model)(input_ids=rolled, position_ids=positions, use_cache=True)
-    last = mask.sum(dim=1) - 1  # each row's last token, counted from its first
-    hidden = outputs.last_hidden_state[torch.arange(ids.shape[0], device=ids.device), last]  # (B, d)
-    tokens = model.get_output_embeddings()(hidden).argmax(dim=-1)
+    hidden, outputs, back = unmasked.forward(architecture.base_model(model), ids, mask, 1, use_cache=True)
+    tokens = model.get_output_embeddings()(hidden[:, -1]).argmax(dim=-1)
     return tokens, architecture.output_cache(outputs), back
 
 

@@ -235,9 +235,7 @@ class Runner:
         rolled behind the tokens, unmasked.py) unless the model needs left padding."""
         base = architecture.base_model(self.model)
         if self.unmasked_scoring and not unmasked.needs_left_padding(self.model):
-            rolled, pos, back = unmasked.roll(ids, mask)
-            hidden = base(input_ids=rolled, position_ids=pos, use_cache=False).last_hidden_state
-            return unmasked.unroll(hidden, None if back is None else back[:, -k:], dim=1)[:, -k:]
+            return unmasked.forward(base, ids, mask, k, use_cache=False)[0]
         return base(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
                     use_cache=False).last_hidden_state[:, -k:]
 

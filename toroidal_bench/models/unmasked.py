@@ -1,7 +1,7 @@
 """Left-padded batches run without an attention mask.
 
 A mask, even one that only hides padding, sends SDPA from its causal fused kernels (cuDNN, flash) to a
-slower masked kernel: 2.5–3.7× slower prefill at 32k on an H200 (benchmarks/README.md). So a
+slower masked kernel: 2.4–3.7× slower at 4k–32k tokens on an H200 (benchmarks/README.md). So a
 left-padded batch is rolled, row by row, until its tokens come first and its padding after them —
 where causal attention never looks — and runs with no mask and positions 0, 1, …, exactly the
 positions the left-padded batch gives its tokens. Whatever comes out per position (hidden states, KV)
@@ -47,3 +47,12 @@ def unroll(x: torch.Tensor, back: torch.Tensor | None, dim: int) -> torch.Tensor
     shape[0], shape[dim] = back.shape
     index = back.view(shape).expand(*[back.shape[1] if axis == dim else size for axis, size in enumerate(x.shape)])
     return x.gather(dim, index)
+
+
+def forward(base: Any, ids: torch.Tensor, mask: torch.Tensor, k: int, **kwargs: Any):
+    """Run `base` (a transformers base model) on a left-padded batch, unmasked → (hidden states of the
+    last k positions (B, k, d) in the left-padded layout, the outputs (e.g. their cache), `back`)."""
+    rolled, positions, back = roll(ids, mask)
+    outputs = base(input_ids=rolled, position_ids=positions, **kwargs)
+    hidden = unroll(outputs.last_hidden_state, None if back is None else back[:, -k:], dim=1)[:, -k:]
+    return hidden, outputs, back
